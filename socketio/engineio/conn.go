@@ -1,0 +1,401 @@
+package engineio
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/realtimed/realtimed/socketio/internal/sched"
+)
+
+// Transport names, as used in the "transport" query parameter.
+const (
+	transportPolling   = "polling"
+	transportWebsocket = "websocket"
+)
+
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // polling only: the close packet waits in the queue for the client's next GET
+	stateClosed
+)
+
+// Handler receives a connection's messages and its close. The server calls it from one
+// goroutine at a time per connection.
+type Handler interface {
+	// OnMessage is called for every message packet (text or binary). p.Data may be retained.
+	OnMessage(c *Conn, p Packet)
+	// OnClose is called once, when the connection has closed. err carries detail for logs.
+	OnClose(c *Conn, reason CloseReason, err error)
+}
+
+// Conn is one Engine.IO session. Its send queue is shared by both transports: a websocket
+// connection drains it with one vectored write per batch, from a goroutine that exists only
+// while there is something to write; a polling connection drains it into the pending GET.
+type Conn struct {
+	id       string
+	srv      *Server
+	handler  Handler
+	remote   string
+	header   http.Header
+	query    url.Values
+	openedAt time.Time
+	timer    *sched.Timer
+
+	deliverMu sync.Mutex // serializes calls into handler.OnMessage
+
+	mu           sync.Mutex
+	state        connState
+	reason       CloseReason
+	reasonErr    error
+	closedNotify bool // OnClose has been (or is being) called
+	queue        []*Message
+	spare        []*Message // recycled queue backing array
+	queueBytes   int
+	awaitingPong bool
+	pongDeadline time.Time
+	overflowed   bool // the send queue overflowed; a close is under way
+
+	// websocket transport
+	netConn    net.Conn // nil while polling
+	writing    bool     // a flush goroutine is running
+	closeAfter bool     // close the socket once the queue is flushed
+
+	// polling transport and upgrade
+	pollWake     chan struct{} // cap 1; nil once upgraded
+	pollWaiting  bool          // a GET is pending
+	postActive   bool
+	probe        *websocket.Conn // websocket being probed for an upgrade
+	upgrading    bool            // probe answered: release GETs with noop
+	upgradeStart time.Time
+}
+
+// ID returns the session id.
+func (c *Conn) ID() string { return c.id }
+
+// RemoteAddr returns the client's address as seen by the server.
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// Header returns the headers of the handshake request.
+func (c *Conn) Header() http.Header { return c.header }
+
+// Query returns the query parameters of the handshake request.
+func (c *Conn) Query() url.Values { return c.query }
+
+// OpenedAt returns when the session was opened.
+func (c *Conn) OpenedAt() time.Time { return c.openedAt }
+
+// Transport returns "polling" or "websocket".
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.netConn != nil {
+		return transportWebsocket
+	}
+	return transportPolling
+}
+
+// Send queues messages for delivery, in order, without blocking. It returns false when the
+// connection is closed or closing, or when the messages overflowed its send queue (the
+// connection is then closed with CloseSlowConsumer).
+func (c *Conn) Send(msgs ...*Message) bool {
+	c.mu.Lock()
+	if c.state != stateOpen || c.overflowed {
+		c.mu.Unlock()
+		return false
+	}
+	for _, m := range msgs {
+		c.queue = append(c.queue, m)
+		c.queueBytes += m.Size()
+	}
+	if c.queueBytes > c.srv.opts.SendQueueLimit {
+		// Drop the backlog now; close from another goroutine, because the caller may hold locks
+		// (a broadcast holds its namespace's) that the close handler needs.
+		clear(c.queue)
+		c.queue, c.queueBytes = c.queue[:0], 0
+		c.overflowed = true
+		c.mu.Unlock()
+		go c.closeWith(CloseSlowConsumer, nil)
+		return false
+	}
+	c.kickLocked()
+	c.mu.Unlock()
+	return true
+}
+
+// Close closes the connection from the server side. Messages already queued are delivered first.
+func (c *Conn) Close() { c.closeWith(CloseForced, nil) }
+
+// CloseWith closes the connection for reason; err is detail for logs. Only CloseForced and
+// CloseServerShutdown deliver what is already queued; other reasons drop it.
+func (c *Conn) CloseWith(reason CloseReason, err error) { c.closeWith(reason, err) }
+
+// kickLocked makes the active transport drain the queue.
+func (c *Conn) kickLocked() {
+	if c.netConn == nil {
+		select {
+		case c.pollWake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if !c.writing {
+		c.writing = true
+		go c.flush()
+	}
+}
+
+// flush writes the queue to the websocket in batches until it is empty.
+func (c *Conn) flush() {
+	bufs := getBuffers()
+	defer putBuffers(bufs)
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.state == stateClosed && !c.closeAfter {
+			c.writing = false
+			closeNow := c.closeAfter
+			c.mu.Unlock()
+			if closeNow {
+				c.closeSocket(true)
+			}
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		nc := c.netConn
+		c.mu.Unlock()
+
+		n, err := c.writeBatch(nc, bufs, batch)
+
+		c.mu.Lock()
+		c.queueBytes -= n
+		clear(batch)
+		if cap(batch) <= 64 {
+			c.spare = batch[:0]
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			c.closeWith(CloseTransportError, err)
+			return
+		}
+	}
+}
+
+// writeBatch writes the frames of batch in one vectored write and returns their payload bytes.
+func (c *Conn) writeBatch(nc net.Conn, bufs *net.Buffers, batch []*Message) (int, error) {
+	frames := (*bufs)[:0]
+	size := 0
+	for _, m := range batch {
+		frames = append(frames, m.frame())
+		size += m.Size()
+	}
+	*bufs = frames
+	if err := nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout)); err != nil {
+		return size, err
+	}
+	_, err := frames.WriteTo(nc) // advances its own copy of the slice header
+	clear(*bufs)
+	return size, err
+}
+
+var buffersPool = sync.Pool{New: func() any { b := make(net.Buffers, 0, 64); return &b }}
+
+func getBuffers() *net.Buffers { return buffersPool.Get().(*net.Buffers) }
+
+func putBuffers(b *net.Buffers) {
+	if cap(*b) > 1024 {
+		return
+	}
+	*b = (*b)[:0]
+	buffersPool.Put(b)
+}
+
+// closeWith closes the connection for reason. Graceful reasons deliver what is queued first.
+func (c *Conn) closeWith(reason CloseReason, err error) {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.reason, c.reasonErr = reason, err
+	graceful := reason.graceful()
+	if !graceful {
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.queueBytes = 0
+	}
+	if c.netConn == nil {
+		c.closePollingLocked(reason, graceful) // unlocks
+		return
+	}
+	c.state = stateClosed
+	if graceful { // the flush goroutine writes what is queued, then the close frame
+		c.closeAfter = true
+		c.kickLocked()
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.closeSocket(false)
+}
+
+// closePollingLocked closes a polling session: a pending GET (or, for a graceful close, the next
+// one) receives what is queued and then the close packet. Called with c.mu held; unlocks it.
+func (c *Conn) closePollingLocked(reason CloseReason, graceful bool) {
+	final, grace := msgClose, c.srv.opts.CloseGrace
+	if reason == CloseTransportClose {
+		// The client asked to close: release its pending GET with a noop. Its GET and the POST
+		// carrying the close travel on different connections and may arrive in either order,
+		// so a GET that arrives just after the close is still answered rather than refused.
+		final, grace, graceful = msgNoop, clientCloseGrace, true
+	}
+	if !c.pollWaiting && !graceful {
+		c.mu.Unlock()
+		c.finish()
+		return
+	}
+	c.state = stateClosing
+	c.queue = append(c.queue, final)
+	c.kickLocked()
+	waiting := c.pollWaiting
+	c.mu.Unlock()
+	if !waiting {
+		c.srv.sched.Reset(c.timer, grace)
+	}
+}
+
+// clientCloseGrace is how long a polling session closed by its client waits for a GET that
+// was sent before the close but arrives after it.
+const clientCloseGrace = 100 * time.Millisecond
+
+// closeSocket ends a websocket connection, optionally with a close frame, and finishes the session.
+func (c *Conn) closeSocket(withFrame bool) {
+	c.mu.Lock()
+	nc := c.netConn
+	c.mu.Unlock()
+	if withFrame {
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write(wsCloseNormal)
+	}
+	_ = nc.Close()
+	c.finish()
+}
+
+// finish releases the session and reports the close to the handler, once.
+func (c *Conn) finish() {
+	c.mu.Lock()
+	if c.closedNotify {
+		c.mu.Unlock()
+		return
+	}
+	c.closedNotify = true
+	c.state = stateClosed
+	reason, err := c.reason, c.reasonErr
+	probe, nc := c.probe, c.netConn
+	c.probe = nil
+	clear(c.queue)
+	c.queue, c.spare, c.queueBytes = nil, nil, 0
+	if c.pollWake != nil {
+		select {
+		case c.pollWake <- struct{}{}:
+		default:
+		}
+	}
+	c.mu.Unlock()
+
+	c.srv.sched.Stop(c.timer)
+	c.srv.remove(c)
+	if probe != nil {
+		_ = probe.NetConn().Close()
+	}
+	if nc != nil {
+		_ = nc.Close()
+	}
+	c.deliverMu.Lock()
+	c.handler.OnClose(c, reason, err)
+	c.deliverMu.Unlock()
+}
+
+// onTimer drives the heartbeat and the polling close grace period. It runs on the scheduler.
+func (c *Conn) onTimer() {
+	c.mu.Lock()
+	switch {
+	case c.state == stateClosing:
+		c.mu.Unlock()
+		c.finish()
+	case c.state == stateClosed:
+		c.mu.Unlock()
+	case c.awaitingPong:
+		c.mu.Unlock()
+		c.closeWith(ClosePingTimeout, nil)
+	default:
+		c.awaitingPong = true
+		c.pongDeadline = time.Now().Add(c.srv.opts.PingTimeout)
+		c.queue = append(c.queue, msgPing)
+		c.queueBytes += msgPing.Size()
+		c.kickLocked()
+		c.mu.Unlock()
+		c.srv.sched.Reset(c.timer, c.srv.opts.PingTimeout)
+	}
+}
+
+// pongOverdueLocked reports whether the pong deadline has passed, even if the scheduler has
+// not fired yet: a request that arrives after the deadline finds the session timed out.
+func (c *Conn) pongOverdueLocked() bool {
+	return c.awaitingPong && time.Now().After(c.pongDeadline)
+}
+
+func (c *Conn) onPong() {
+	c.mu.Lock()
+	was := c.awaitingPong
+	c.awaitingPong = false
+	open := c.state == stateOpen
+	c.mu.Unlock()
+	if was && open {
+		c.srv.sched.Reset(c.timer, c.srv.opts.PingInterval)
+	}
+}
+
+// onPacket handles one packet from the client on the active transport. It returns false when
+// the packet closed the connection.
+func (c *Conn) onPacket(p Packet) bool {
+	switch p.Type {
+	case PacketMessage:
+		c.deliverMu.Lock()
+		if c.isOpen() {
+			c.handler.OnMessage(c, p)
+		}
+		c.deliverMu.Unlock()
+	case PacketPong:
+		c.onPong()
+	case PacketNoop:
+	case PacketClose:
+		c.closeWith(CloseTransportClose, nil)
+		return false
+	default: // open, upgrade or ping (heartbeats go server→client in v4): a protocol violation
+		c.closeWith(CloseParseError, errUnexpectedPacket(p.Type))
+		return false
+	}
+	return true
+}
+
+type errUnexpectedPacket PacketType
+
+func (e errUnexpectedPacket) Error() string {
+	return "engine.io: unexpected packet type " + string(rune('0'+e)) + " from client"
+}
+
+func (c *Conn) isOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateOpen
+}

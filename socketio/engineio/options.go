@@ -1,0 +1,87 @@
+package engineio
+
+import (
+	"net/http"
+	"time"
+)
+
+// Options configure a Server. The zero value of every field selects the documented default,
+// which matches Node's engine.io where one exists.
+type Options struct {
+	// PingInterval is how often the server sends a ping. Zero means 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong before closing. Zero means 20s.
+	PingTimeout time.Duration
+	// MaxPayload is the largest message or polling request body accepted, in bytes. It is also
+	// announced to clients in the open packet. Zero means 1,000,000.
+	MaxPayload int
+	// UpgradeTimeout bounds a polling→websocket upgrade. Zero means 10s.
+	UpgradeTimeout time.Duration
+	// CloseGrace is how long a polling session closed by the server waits for the client's next
+	// GET to collect its last packets. Zero means the ping timeout.
+	CloseGrace time.Duration
+	// Transports lists the allowed transports, "polling" and/or "websocket". Nil allows both.
+	Transports []string
+	// DisableUpgrades stops the server offering polling→websocket upgrades.
+	DisableUpgrades bool
+
+	// SendQueueLimit bounds the bytes queued for one connection that the client has not yet
+	// read. A connection that exceeds it is closed with CloseSlowConsumer. Zero means 4 MiB;
+	// it is raised to at least MaxPayload.
+	SendQueueLimit int
+	// WriteTimeout bounds one websocket write. Zero means 10s.
+	WriteTimeout time.Duration
+	// ReadBufferSize is the websocket read buffer per connection. Zero means 1024 bytes.
+	ReadBufferSize int
+
+	// CheckOrigin decides whether a request carrying an Origin header may proceed. Nil allows
+	// only same-origin requests (Origin host equal to the Host header). Requests without an
+	// Origin header (non-browser clients) are always allowed.
+	CheckOrigin func(origin string, r *http.Request) bool
+	// AllowRequest, when set, is called for every handshake (new session) and may refuse it:
+	// the error's message is sent to the client with HTTP 403.
+	AllowRequest func(r *http.Request) error
+}
+
+func (o Options) withDefaults() Options {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 1_000_000
+	}
+	if o.UpgradeTimeout <= 0 {
+		o.UpgradeTimeout = 10 * time.Second
+	}
+	if o.CloseGrace <= 0 {
+		o.CloseGrace = o.PingTimeout
+	}
+	if o.Transports == nil {
+		o.Transports = []string{transportPolling, transportWebsocket}
+	}
+	if o.SendQueueLimit <= 0 {
+		o.SendQueueLimit = 4 << 20
+	}
+	if o.SendQueueLimit < o.MaxPayload {
+		o.SendQueueLimit = o.MaxPayload
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 1024
+	}
+	return o
+}
+
+func (o Options) allows(transport string) bool {
+	for _, t := range o.Transports {
+		if t == transport {
+			return true
+		}
+	}
+	return false
+}

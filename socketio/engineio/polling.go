@@ -1,0 +1,197 @@
+package engineio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+var (
+	errPollOverlap   = errors.New("engine.io: overlapping GET requests from client")
+	errPostOverlap   = errors.New("engine.io: overlapping POST requests from client")
+	errPollAbandoned = errors.New("engine.io: client abandoned its pending GET")
+	errBinaryBody    = errors.New("engine.io: binary polling body is not allowed in protocol v4")
+	errBodyTooLarge  = errors.New("engine.io: polling body exceeds maxPayload")
+)
+
+// upgradeHold is how long after an upgrade probe a pending GET is released with a noop (Node
+// checks every 100ms). The client waits for that GET before it completes the upgrade.
+const upgradeHold = 50 * time.Millisecond
+
+// waitForPoll waits, with c.mu held, until the pending GET has something to return: packets, a
+// close, a completed upgrade, or the noop that lets the client pause polling during an upgrade.
+// It returns false (with c.mu released) if the client went away.
+func (c *Conn) waitForPoll(r *http.Request) bool {
+	for len(c.queue) == 0 && c.state == stateOpen && c.netConn == nil {
+		var hold <-chan time.Time
+		if c.upgrading {
+			left := upgradeHold - time.Since(c.upgradeStart)
+			if left <= 0 {
+				return true
+			}
+			t := time.NewTimer(left)
+			defer t.Stop()
+			hold = t.C
+		}
+		wake := c.pollWake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-hold:
+		case <-r.Context().Done():
+			c.mu.Lock()
+			c.pollWaiting = false
+			c.mu.Unlock()
+			c.closeWith(CloseTransportClose, errPollAbandoned)
+			return false
+		}
+		c.mu.Lock()
+	}
+	return true
+}
+
+// servePoll answers a long-polling GET with everything queued, waiting until there is something.
+func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.netConn != nil || c.state == stateClosed {
+		c.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	if c.pongOverdueLocked() {
+		c.mu.Unlock()
+		c.closeWith(ClosePingTimeout, nil)
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	if c.pollWaiting {
+		c.mu.Unlock()
+		c.closeWith(CloseTransportError, errPollOverlap)
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	c.pollWaiting = true
+	if !c.waitForPoll(r) {
+		return
+	}
+	batch := c.queue
+	c.queue = nil
+	closing := c.state == stateClosing
+	finished := c.state == stateClosed
+	// The official client never has a GET pending when it completes an upgrade (it waits for
+	// its GET to return first), so a GET still pending when the upgrade completed is a stray.
+	stray := len(batch) == 0 && c.netConn != nil
+	c.pollWaiting = false
+	c.mu.Unlock()
+	if stray {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+
+	body := encodePayload(batch)
+	if finished && len(batch) == 0 {
+		body = msgClose.pollingBytes()
+	}
+	size := 0
+	for _, m := range batch {
+		size += m.Size()
+	}
+	c.mu.Lock()
+	c.queueBytes -= size
+	c.mu.Unlock()
+	writePayload(w, body)
+	if closing {
+		c.finish()
+	}
+}
+
+// encodePayload joins messages into one long-polling payload; an empty batch (a GET released
+// by an upgrade) becomes a noop packet.
+func encodePayload(batch []*Message) []byte {
+	if len(batch) == 0 {
+		return msgNoop.pollingBytes()
+	}
+	if len(batch) == 1 {
+		return batch[0].pollingBytes()
+	}
+	n := len(batch) - 1
+	for _, m := range batch {
+		n += len(m.pollingBytes())
+	}
+	body := make([]byte, 0, n)
+	for i, m := range batch {
+		if i > 0 {
+			body = append(body, recordSeparator)
+		}
+		body = append(body, m.pollingBytes()...)
+	}
+	return body
+}
+
+func writePayload(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// serveData handles a long-polling POST: the client's packets.
+func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.netConn != nil || c.state != stateOpen {
+		c.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	if c.postActive {
+		c.mu.Unlock()
+		c.closeWith(CloseTransportError, errPostOverlap)
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	c.postActive = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.postActive = false
+		c.mu.Unlock()
+	}()
+
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		c.closeWith(CloseTransportError, errBinaryBody)
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	limit := c.srv.opts.MaxPayload
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		c.closeWith(CloseTransportError, fmt.Errorf("engine.io: reading polling body: %w", err))
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	if len(body) > limit {
+		c.closeWith(CloseTransportError, errBodyTooLarge)
+		writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
+		return
+	}
+	packets, err := DecodePayload(body)
+	if err != nil {
+		c.closeWith(CloseParseError, err)
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	for _, p := range packets {
+		if !c.onPacket(p) {
+			break
+		}
+	}
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "ok")
+}

@@ -1,0 +1,65 @@
+package engineio
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// CloseReason says why a connection closed. The strings match Node's engine.io where it has one.
+type CloseReason string
+
+// Close reasons passed to Handler.OnClose.
+const (
+	// CloseTransportClose: the client closed the connection or sent a close packet.
+	CloseTransportClose CloseReason = "transport close"
+	// CloseTransportError: an I/O error or a protocol violation by the client (overlapping
+	// polling requests, an oversized or binary polling body, a write that timed out).
+	CloseTransportError CloseReason = "transport error"
+	// CloseParseError: the client sent a packet that could not be decoded.
+	CloseParseError CloseReason = "parse error"
+	// ClosePingTimeout: the client did not answer a ping within PingTimeout.
+	ClosePingTimeout CloseReason = "ping timeout"
+	// CloseForced: the server closed the connection (Conn.Close).
+	CloseForced CloseReason = "forced close"
+	// CloseServerShutdown: the server is shutting down.
+	CloseServerShutdown CloseReason = "server shutting down"
+	// CloseSlowConsumer: the client did not read fast enough and its send queue overflowed
+	// Options.SendQueueLimit. Its pending messages were dropped.
+	CloseSlowConsumer CloseReason = "slow consumer"
+)
+
+// graceful reports whether queued packets are still delivered before the connection closes.
+func (r CloseReason) graceful() bool { return r == CloseForced || r == CloseServerShutdown }
+
+// Handshake error codes of the Engine.IO protocol, sent as {"code":N,"message":"…"}.
+const (
+	codeUnknownTransport   = 0
+	codeUnknownSID         = 1
+	codeBadHandshakeMethod = 2
+	codeBadRequest         = 3
+	codeForbidden          = 4
+	codeUnsupportedVersion = 5
+)
+
+var codeMessages = map[int]string{
+	codeUnknownTransport:   "Transport unknown",
+	codeUnknownSID:         "Session ID unknown",
+	codeBadHandshakeMethod: "Bad handshake method",
+	codeBadRequest:         "Bad request",
+	codeForbidden:          "Forbidden",
+	codeUnsupportedVersion: "Unsupported protocol version",
+}
+
+// writeError answers a request the protocol refuses, as Node's engine.io does.
+func writeError(w http.ResponseWriter, status, code int, message string) {
+	if message == "" {
+		message = codeMessages[code]
+	}
+	body, _ := json.Marshal(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

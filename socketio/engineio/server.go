@@ -1,0 +1,294 @@
+// Package engineio is the server side of the Engine.IO v4 protocol: the open handshake, HTTP
+// long-polling and websocket transports, the polling→websocket upgrade, server-sent heartbeats
+// and a bounded send queue per connection. It knows nothing of Socket.IO: message packets are
+// handed to a Handler.
+//
+// Spec: https://github.com/socketio/engine.io-protocol (v4).
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/socketio/internal/sched"
+)
+
+// ErrServerClosed is returned by Server methods after Close.
+var ErrServerClosed = errors.New("engine.io: server closed")
+
+// Server is an Engine.IO server. Mount it as an http.Handler on the engine's path.
+type Server struct {
+	opts     Options
+	onOpen   func(*Conn) Handler
+	log      logrus.FieldLogger
+	sched    *sched.Scheduler
+	upgrader *websocket.Upgrader
+
+	mu       sync.RWMutex
+	sessions map[string]*Conn
+	closed   bool
+}
+
+// NewServer returns a server that calls onOpen for every new session; the Handler it returns
+// receives that session's messages. log may be nil (logrus' standard logger is used).
+func NewServer(opts Options, log logrus.FieldLogger, onOpen func(*Conn) Handler) *Server {
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	s := &Server{
+		opts:     opts.withDefaults(),
+		onOpen:   onOpen,
+		log:      log,
+		sched:    sched.New(),
+		sessions: make(map[string]*Conn),
+	}
+	s.upgrader = s.newUpgrader()
+	return s
+}
+
+// Options returns the server's options with defaults applied.
+func (s *Server) Options() Options { return s.opts }
+
+// Scheduler returns the server's shared timer scheduler, for layers above that need timeouts.
+func (s *Server) Scheduler() *sched.Scheduler { return s.sched }
+
+// Count returns the number of open sessions.
+func (s *Server) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions)
+}
+
+// Close closes every session with CloseServerShutdown (queued messages are still flushed) and
+// refuses new ones. It does not wait for the sessions to finish.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*Conn, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(CloseServerShutdown, nil)
+	}
+}
+
+// Shutdown closes the server and waits until every session has finished or ctx is done, when
+// the remaining ones are dropped. The scheduler stops afterwards.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.Close()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.Count() > 0 {
+		select {
+		case <-ctx.Done():
+			s.dropAll()
+			s.sched.Close()
+			return
+		case <-tick.C:
+		}
+	}
+	s.sched.Close()
+}
+
+func (s *Server) dropAll() {
+	s.mu.RLock()
+	conns := make([]*Conn, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		conns = append(conns, c)
+	}
+	s.mu.RUnlock()
+	for _, c := range conns {
+		c.finish()
+	}
+}
+
+// ServeHTTP implements the Engine.IO endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		writeError(w, http.StatusBadRequest, codeUnsupportedVersion, "")
+		return
+	}
+	transport := q.Get("transport")
+	if !s.opts.allows(transport) {
+		writeError(w, http.StatusBadRequest, codeUnknownTransport, "")
+		return
+	}
+	if !s.originAllowed(r) {
+		writeError(w, http.StatusForbidden, codeForbidden, "Origin not allowed")
+		return
+	}
+	s.setCORS(w, r)
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		s.serveHandshake(w, r, transport)
+		return
+	}
+	c := s.lookup(sid)
+	if c == nil {
+		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
+		return
+	}
+	if transport == transportWebsocket {
+		if !websocket.IsWebSocketUpgrade(r) || s.opts.DisableUpgrades {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "")
+			return
+		}
+		s.serveUpgrade(w, r, c)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		c.servePoll(w, r)
+	case http.MethodPost:
+		c.serveData(w, r)
+	default:
+		writeError(w, http.StatusBadRequest, codeBadHandshakeMethod, "")
+	}
+}
+
+func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request, transport string) {
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusBadRequest, codeBadHandshakeMethod, "")
+		return
+	}
+	isUpgrade := websocket.IsWebSocketUpgrade(r)
+	if transport == transportWebsocket && !isUpgrade {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return
+	}
+	if s.opts.AllowRequest != nil {
+		if err := s.opts.AllowRequest(r); err != nil {
+			writeError(w, http.StatusForbidden, codeForbidden, err.Error())
+			return
+		}
+	}
+	if transport == transportWebsocket {
+		s.serveWebsocketHandshake(w, r)
+		return
+	}
+	c := s.newConn(r)
+	c.pollWake = make(chan struct{}, 1)
+	if !s.open(c) {
+		writeError(w, http.StatusServiceUnavailable, codeBadRequest, "Server shutting down")
+		return
+	}
+	writePayload(w, AppendPacket(nil, Packet{Type: PacketOpen, Data: s.openPayload(c.id, true)}))
+}
+
+func (s *Server) newConn(r *http.Request) *Conn {
+	c := &Conn{
+		id:       newSessionID(),
+		srv:      s,
+		remote:   r.RemoteAddr,
+		header:   r.Header,
+		query:    r.URL.Query(),
+		openedAt: time.Now(),
+	}
+	c.timer = sched.NewTimer(c.onTimer)
+	return c
+}
+
+// open registers a new session, hands it to the upper layer and starts its heartbeat.
+func (s *Server) open(c *Conn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.sessions[c.id] = c
+	s.mu.Unlock()
+	c.handler = s.onOpen(c)
+	s.sched.Reset(c.timer, s.opts.PingInterval)
+	return true
+}
+
+func (s *Server) lookup(sid string) *Conn {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sessions[sid]
+}
+
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	if s.sessions[c.id] == c {
+		delete(s.sessions, c.id)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) openPayload(sid string, canUpgrade bool) []byte {
+	upgrades := []string{}
+	if canUpgrade && !s.opts.DisableUpgrades && s.opts.allows(transportWebsocket) {
+		upgrades = append(upgrades, transportWebsocket)
+	}
+	b, _ := json.Marshal(struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int      `json:"maxPayload"`
+	}{sid, upgrades, s.opts.PingInterval.Milliseconds(), s.opts.PingTimeout.Milliseconds(), s.opts.MaxPayload})
+	return b
+}
+
+// originAllowed applies CheckOrigin to browser requests (those with an Origin header).
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if s.opts.CheckOrigin != nil {
+		return s.opts.CheckOrigin(origin, r)
+	}
+	return SameOrigin(origin, r)
+}
+
+// SameOrigin reports whether origin names the host the request was sent to.
+func SameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// setCORS adds the headers a browser needs to read a cross-origin polling response with
+// credentials. The origin has already been checked.
+func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+		}
+		h.Set("Access-Control-Max-Age", "86400")
+	}
+}
+
+func newSessionID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,298 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Middleware runs when a client asks to join a namespace, before it is connected. Returning an
+// error refuses the connection: a *ConnectError is sent to the client as is; any other error is
+// logged and sent as "server error". Middlewares may set Socket.Data and Join rooms.
+type Middleware func(s *Socket) error
+
+// EventHandler handles an event from a client. It runs on the connection's reading goroutine,
+// so events of one socket are handled in order.
+type EventHandler func(s *Socket, e *Event)
+
+// Namespace is a Socket.IO namespace: its sockets, rooms and handlers. Configure it before
+// clients connect; the handler setters are not safe to call while serving.
+type Namespace struct {
+	name string
+	srv  *Server
+
+	middlewares  []Middleware
+	handlers     map[string]EventHandler
+	fallback     EventHandler
+	onConnect    func(*Socket)
+	onDisconnect func(*Socket, DisconnectReason)
+
+	mu      sync.RWMutex
+	sockets map[string]*Socket
+	rooms   map[string]map[*Socket]struct{}
+
+	bcastMu  sync.Mutex
+	bcastSeq uint64
+}
+
+func newNamespace(s *Server, name string) *Namespace {
+	return &Namespace{
+		name:     name,
+		srv:      s,
+		handlers: make(map[string]EventHandler),
+		sockets:  make(map[string]*Socket),
+		rooms:    make(map[string]map[*Socket]struct{}),
+	}
+}
+
+// Name returns the namespace's name ("/" for the main one).
+func (n *Namespace) Name() string { return n.name }
+
+// Use adds a middleware. Middlewares run in the order they were added.
+func (n *Namespace) Use(m Middleware) { n.middlewares = append(n.middlewares, m) }
+
+// On sets the handler of a client event.
+func (n *Namespace) On(event string, h EventHandler) { n.handlers[event] = h }
+
+// OnUnknown sets the handler for client events that have no handler of their own.
+func (n *Namespace) OnUnknown(h EventHandler) { n.fallback = h }
+
+// OnConnection sets the function called after a socket connected (its CONNECT reply is queued).
+func (n *Namespace) OnConnection(f func(*Socket)) { n.onConnect = f }
+
+// OnDisconnect sets the function called once when a socket leaves the namespace.
+func (n *Namespace) OnDisconnect(f func(*Socket, DisconnectReason)) { n.onDisconnect = f }
+
+// EncodeEvent encodes an event for this namespace once, for Broadcast.
+func (n *Namespace) EncodeEvent(event string, args ...json.RawMessage) *Encoded {
+	return EncodeEvent(n.name, event, args...)
+}
+
+// Broadcast queues e on every socket in any of rooms (every socket of the namespace when rooms
+// is empty), once per socket however many of the rooms it is in, except the socket with id
+// exceptSID. It never blocks on a client. It returns the number of sockets it reached.
+func (n *Namespace) Broadcast(rooms []string, exceptSID string, e *Encoded) int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	sent := 0
+	send := func(s *Socket) {
+		if s.id != exceptSID && s.client.send(e.msgs...) {
+			sent++
+		}
+	}
+	switch len(rooms) {
+	case 0:
+		for _, s := range n.sockets {
+			send(s)
+		}
+	case 1:
+		for s := range n.rooms[rooms[0]] {
+			send(s)
+		}
+	default:
+		n.bcastMu.Lock()
+		defer n.bcastMu.Unlock()
+		n.bcastSeq++
+		seq := n.bcastSeq
+		for _, room := range rooms {
+			for s := range n.rooms[room] {
+				if s.lastBroadcast != seq {
+					s.lastBroadcast = seq
+					send(s)
+				}
+			}
+		}
+	}
+	return sent
+}
+
+// Emit encodes an event with Go values as arguments and broadcasts it to rooms.
+func (n *Namespace) Emit(rooms []string, event string, args ...any) (int, error) {
+	e, err := encodeArgs(PacketEvent, n.name, noAck, event, args)
+	if err != nil {
+		return 0, err
+	}
+	return n.Broadcast(rooms, "", e), nil
+}
+
+// Count returns the number of connected sockets.
+func (n *Namespace) Count() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// Sockets returns the connected sockets in any of rooms (all of them when rooms is empty).
+func (n *Namespace) Sockets(rooms ...string) []*Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if len(rooms) == 0 {
+		out := make([]*Socket, 0, len(n.sockets))
+		for _, s := range n.sockets {
+			out = append(out, s)
+		}
+		return out
+	}
+	seen := make(map[*Socket]struct{})
+	var out []*Socket
+	for _, room := range rooms {
+		for s := range n.rooms[room] {
+			if _, dup := seen[s]; !dup {
+				seen[s] = struct{}{}
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// RoomSize returns the number of sockets in a room.
+func (n *Namespace) RoomSize(room string) int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.rooms[room])
+}
+
+// authorize runs the middlewares.
+func (n *Namespace) authorize(s *Socket) error {
+	for _, m := range n.middlewares {
+		if err := m(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func connectErrorOf(err error, log logrus.FieldLogger, s *Socket) *ConnectError {
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	log.WithField("sid", s.client.conn.ID()).WithError(err).Error("socket.io: middleware failed")
+	return &ConnectError{Message: "server error"}
+}
+
+// connect indexes the socket and its rooms, queues the CONNECT reply, then runs OnConnection.
+func (n *Namespace) connect(s *Socket) {
+	n.mu.Lock()
+	s.state = socketConnected
+	n.sockets[s.id] = s
+	for _, room := range s.rooms {
+		n.index(s, room)
+	}
+	n.mu.Unlock()
+	reply, _ := json.Marshal(struct {
+		SID string `json:"sid"`
+	}{s.id})
+	s.client.send(encodeText(PacketConnect, n.name, noAck, reply))
+	if n.onConnect != nil {
+		n.onConnect(s)
+	}
+}
+
+// remove takes a socket out of the namespace; it reports false if it already was.
+func (n *Namespace) remove(s *Socket) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s.state == socketDisconnected {
+		return false
+	}
+	wasConnected := s.state == socketConnected
+	s.state = socketDisconnected
+	if !wasConnected {
+		return false
+	}
+	delete(n.sockets, s.id)
+	for _, room := range s.rooms {
+		n.unindex(s, room)
+	}
+	s.rooms = nil
+	return true
+}
+
+func (n *Namespace) disconnected(s *Socket, reason DisconnectReason) {
+	if n.onDisconnect != nil {
+		n.onDisconnect(s, reason)
+	}
+}
+
+func (n *Namespace) handleEvent(s *Socket, e *Event) {
+	h := n.handlers[e.Name]
+	if h == nil {
+		h = n.fallback
+	}
+	if h != nil {
+		h(s, e)
+	}
+}
+
+func (n *Namespace) join(s *Socket, rooms []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s.state == socketDisconnected {
+		return
+	}
+	for _, room := range rooms {
+		if containsString(s.rooms, room) {
+			continue
+		}
+		s.rooms = append(s.rooms, room)
+		if s.state == socketConnected {
+			n.index(s, room)
+		}
+	}
+}
+
+func (n *Namespace) leave(s *Socket, room string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, r := range s.rooms {
+		if r == room {
+			s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+			if s.state == socketConnected {
+				n.unindex(s, room)
+			}
+			return
+		}
+	}
+}
+
+func (n *Namespace) roomsOf(s *Socket) []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return append([]string(nil), s.rooms...)
+}
+
+func (n *Namespace) stateOf(s *Socket) socketState {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return s.state
+}
+
+func (n *Namespace) index(s *Socket, room string) {
+	members := n.rooms[room]
+	if members == nil {
+		members = make(map[*Socket]struct{}, 1)
+		n.rooms[room] = members
+	}
+	members[s] = struct{}{}
+}
+
+func (n *Namespace) unindex(s *Socket, room string) {
+	members := n.rooms[room]
+	delete(members, s)
+	if len(members) == 0 {
+		delete(n.rooms, room)
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
