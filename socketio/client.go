@@ -117,6 +117,11 @@ func (c *client) connect(p *Packet) error {
 	}
 	s := newSocket(ns, c, p.Data)
 	if err := ns.authorize(s); err != nil {
+		if errors.Is(err, ErrRetryLater) {
+			c.srv.log.WithField("sid", c.conn.ID()).WithError(err).Warn("socket.io: connection refused for now; closing so the client retries")
+			c.conn.CloseWith(engineio.CloseForced, err)
+			return nil
+		}
 		c.send(encodeText(PacketConnectError, p.Namespace, noAck, connectErrorOf(err, c.srv.log, s).payload()))
 		return nil
 	}

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/realtimed/realtimed/socketio/engineio"
 )
@@ -45,3 +46,8 @@ const (
 	ReasonServerShutdown   DisconnectReason = DisconnectReason(engineio.CloseServerShutdown)
 	ReasonSlowConsumer     DisconnectReason = DisconnectReason(engineio.CloseSlowConsumer)
 )
+
+// ErrRetryLater, returned (or wrapped) by a middleware, refuses a connection for a transient
+// reason: instead of a CONNECT_ERROR, which makes the official client give up, the connection
+// is closed, so the client reconnects with its usual backoff.
+var ErrRetryLater = errors.New("socket.io: try again later")

@@ -1,0 +1,104 @@
+// Command realtimed turns PostgreSQL changes into Socket.IO events.
+//
+//	realtimed [serve]                 serve (migrations and rules applied first, as configured)
+//	realtimed migrate up|down [N]|version
+//	realtimed triggers apply          apply the rule files
+//	realtimed token --user ID [--ttl 1h]   sign a JWT with REALTIME_JWT_SECRET (development)
+//	realtimed demo                    seed the demo family (reference schema) and print it as JSON
+//
+// Configuration comes from the environment; flags override it (realtimed --help lists both).
+// Exit status: 0 success, 1 runtime failure, 2 bad configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/config"
+)
+
+// usageError marks errors that exit with status 2.
+type usageError struct{ error }
+
+func main() {
+	err := run(os.Args[1:])
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "realtimed:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") || cmd == "help" {
+		printUsage()
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		return serve(ctx, args)
+	case "migrate":
+		return migrate(args)
+	case "triggers":
+		return applyTriggers(ctx, args)
+	case "token":
+		return token(args)
+	case "demo":
+		return seedDemo(ctx, args)
+	}
+	return usageError{fmt.Errorf("unknown command %q (serve, migrate, triggers, token, demo; --help for more)", cmd)}
+}
+
+// load reads the configuration from the environment and flags.
+func load(args []string) (config.Config, *logrus.Logger, error) {
+	cfg, err := config.Load(os.Getenv, args)
+	if err != nil {
+		return cfg, nil, usageError{err}
+	}
+	return cfg, newLogger(cfg), nil
+}
+
+func newLogger(cfg config.Config) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	log.SetLevel(cfg.LogLevel)
+	if cfg.LogFormat == "json" {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	} else {
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	}
+	return log
+}
+
+func printUsage() {
+	fmt.Print(`usage: realtimed [command] [flags]
+
+commands:
+  serve                       serve Socket.IO (default)
+  migrate up|down [N]|version apply, roll back N (default 1) or show migrations
+  triggers apply              apply the rule files (sql/triggers or REALTIME_TRIGGERS_DIR)
+  token --user ID [--ttl 1h]  sign a development JWT with REALTIME_JWT_SECRET
+  demo                        seed the demo family (needs the reference schema), print it as JSON
+
+configuration (environment variable, flag, default):
+`)
+	for _, v := range config.Vars {
+		fmt.Printf("  %-26s --%-18s %q\n      %s\n", v.Env, v.Flag, v.Default, v.Help)
+	}
+}

@@ -1,0 +1,64 @@
+package listener
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrBadEnvelope is returned (wrapped) for a notification that is not a valid envelope.
+var ErrBadEnvelope = errors.New("listener: bad envelope")
+
+// Envelope is one event as realtime.on_commit() notifies it (DESIGN.md, "The SQL contract"):
+// {"id":42,"pos":17,"event":"task.created","users":[…],"rooms":[…],"payload":{…},"ts":…}.
+// An envelope too large for NOTIFY arrives as {"id":42,"pos":17,"ref":true} and is completed
+// from the outbox row.
+type Envelope struct {
+	ID      int64           `json:"id"`      // outbox row id (insert order)
+	Pos     int64           `json:"pos"`     // commit-ordered offset
+	Event   string          `json:"event"`   // <entity>.<action>
+	Users   []string        `json:"users"`   // delivered to user:<id>
+	Rooms   []string        `json:"rooms"`   // delivered to these rooms as named
+	Payload json.RawMessage `json:"payload"` // sent to clients as the event's argument
+	TS      int64           `json:"ts"`      // commit time, microseconds since the Unix epoch
+	Ref     bool            `json:"ref"`     // only id and pos: read the rest from the outbox
+}
+
+// Decode parses and validates a notification payload.
+func Decode(b []byte) (*Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+	}
+	if err := e.validate(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (e *Envelope) validate() error {
+	switch {
+	case e.ID <= 0:
+		return fmt.Errorf("%w: missing or invalid id", ErrBadEnvelope)
+	case e.Pos <= 0:
+		return fmt.Errorf("%w: missing or invalid pos (event %d)", ErrBadEnvelope, e.ID)
+	case e.Ref:
+		return nil
+	case e.Event == "":
+		return fmt.Errorf("%w: event %d has no name", ErrBadEnvelope, e.ID)
+	case len(e.Payload) == 0 || string(e.Payload) == "null":
+		return fmt.Errorf("%w: event %d has no payload", ErrBadEnvelope, e.ID)
+	case len(e.Users) == 0 && len(e.Rooms) == 0:
+		return fmt.Errorf("%w: event %d has no recipients", ErrBadEnvelope, e.ID)
+	}
+	return nil
+}
+
+// CommittedAt returns the commit time recorded by the database, or the zero time if unknown.
+func (e *Envelope) CommittedAt() time.Time {
+	if e.TS == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(e.TS)
+}

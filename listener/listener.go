@@ -1,0 +1,290 @@
+// Package listener turns PostgreSQL notifications on the realtime channel into Envelopes, in
+// commit order, exactly once: it LISTENs on a dedicated connection, then reads the outbox for
+// anything committed since the last delivered position, resolves envelopes sent by reference,
+// fills gaps from the outbox, and reconnects with backoff when the connection drops.
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sirupsen/logrus"
+)
+
+// Handler receives each event once, in commit order, from the listener's goroutine. It must
+// not block: hand the event on to non-blocking queues.
+type Handler func(*Envelope)
+
+// Config configures a Listener. Zero values select the documented defaults.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string. Required.
+	DatabaseURL string
+	// Channel is the NOTIFY channel. Empty means "realtime".
+	Channel string
+	// MinBackoff and MaxBackoff bound the wait between reconnection attempts. Zero means
+	// 100ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
+	// HealthInterval is how long the connection may stay silent before it is pinged, so that
+	// a dead network is noticed. Zero means 15s.
+	HealthInterval time.Duration
+	// Logger receives reconnects and skipped notifications. Nil means logrus' standard logger.
+	Logger logrus.FieldLogger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Channel == "" {
+		c.Channel = "realtime"
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = 15 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = logrus.StandardLogger()
+	}
+	return c
+}
+
+// Stats are counters since the listener started.
+type Stats struct {
+	Delivered  uint64 // events handed to the handler
+	Skipped    uint64 // notifications that were not valid envelopes, or refs to missing rows
+	Duplicates uint64 // notifications already delivered by catch-up
+	CaughtUp   uint64 // events delivered from the outbox rather than from a notification
+	Reconnects uint64 // connections lost and re-established
+}
+
+// Listener delivers the events of the outbox. Create it with New and start it with Run.
+type Listener struct {
+	cfg    Config
+	handle Handler
+	log    logrus.FieldLogger
+
+	started   bool // a start position is known (only touched by Run's goroutine)
+	lastPos   atomic.Int64
+	connected atomic.Bool
+	caughtUp  atomic.Bool
+
+	delivered, skipped, duplicates, fromOutbox, reconnects atomic.Uint64
+}
+
+// New returns a listener that passes events to h.
+func New(cfg Config, h Handler) *Listener {
+	cfg = cfg.withDefaults()
+	return &Listener{cfg: cfg, handle: h, log: cfg.Logger}
+}
+
+// Ready reports whether the listener is connected and has caught up with the outbox.
+func (l *Listener) Ready() bool { return l.connected.Load() && l.caughtUp.Load() }
+
+// Position returns the position of the last event delivered.
+func (l *Listener) Position() int64 { return l.lastPos.Load() }
+
+// Stats returns the listener's counters.
+func (l *Listener) Stats() Stats {
+	return Stats{
+		Delivered: l.delivered.Load(), Skipped: l.skipped.Load(), Duplicates: l.duplicates.Load(),
+		CaughtUp: l.fromOutbox.Load(), Reconnects: l.reconnects.Load(),
+	}
+}
+
+// StartAt makes the listener deliver every event after pos when it starts, instead of starting
+// at the newest event. Call it before Run.
+func (l *Listener) StartAt(pos int64) {
+	l.lastPos.Store(pos)
+	l.started = true
+}
+
+// Run listens until ctx is done, reconnecting whenever the connection is lost. It returns
+// ctx's error.
+func (l *Listener) Run(ctx context.Context) error {
+	backoff := l.cfg.MinBackoff
+	for {
+		began := time.Now()
+		err := l.session(ctx)
+		l.connected.Store(false)
+		l.caughtUp.Store(false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(began) > 10*l.cfg.MaxBackoff {
+			backoff = l.cfg.MinBackoff
+		}
+		l.reconnects.Add(1)
+		l.log.WithError(err).WithFields(logrus.Fields{"retry_in": backoff.String(), "position": l.lastPos.Load()}).
+			Warn("listener: connection lost; reconnecting")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, l.cfg.MaxBackoff)
+	}
+}
+
+// session runs one connection: LISTEN, catch up, then wait for notifications.
+func (l *Listener) session(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, l.cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.cfg.Channel}.Sanitize()); err != nil {
+		return fmt.Errorf("LISTEN %s: %w", l.cfg.Channel, err)
+	}
+	l.connected.Store(true)
+	// LISTEN is in effect: everything committed from now on will be notified. Read what was
+	// committed before (or while we were away) from the outbox.
+	if !l.started {
+		var head int64
+		if err := conn.QueryRow(ctx, "SELECT coalesce(max(pos), 0) FROM realtime.events").Scan(&head); err != nil {
+			return fmt.Errorf("reading the outbox head: %w", err)
+		}
+		l.lastPos.Store(head)
+		l.started = true
+	}
+	if err := l.catchUp(ctx, conn, 0); err != nil {
+		return err
+	}
+	l.caughtUp.Store(true)
+	l.log.WithField("position", l.lastPos.Load()).Info("listener: listening")
+	for {
+		if err := l.next(ctx, conn); err != nil {
+			return err
+		}
+	}
+}
+
+// next waits for one notification, pinging the server when the connection stays silent.
+func (l *Listener) next(ctx context.Context, conn *pgx.Conn) error {
+	wctx, cancel := context.WithTimeout(ctx, l.cfg.HealthInterval)
+	n, err := conn.WaitForNotification(wctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("waiting for notifications: %w", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := conn.Ping(pctx); err != nil {
+			return fmt.Errorf("health check: %w", err)
+		}
+		return nil
+	}
+	return l.onNotification(ctx, conn, n.Payload)
+}
+
+func (l *Listener) onNotification(ctx context.Context, conn *pgx.Conn, payload string) error {
+	env, err := Decode([]byte(payload))
+	if err != nil {
+		l.skip(err, payload)
+		return nil
+	}
+	last := l.lastPos.Load()
+	if env.Pos <= last {
+		l.duplicates.Add(1)
+		return nil
+	}
+	if env.Pos > last+1 {
+		// Positions are consecutive unless a commit failed after drawing one; read the outbox
+		// so that nothing in between is lost, whatever happened to its notification.
+		if err := l.catchUp(ctx, conn, env.Pos); err != nil {
+			return err
+		}
+	}
+	if env.Ref {
+		full, err := l.fetch(ctx, conn, env.Pos)
+		if err != nil {
+			return err
+		}
+		if full == nil {
+			l.skip(fmt.Errorf("%w: event %d (position %d) is not in the outbox", ErrBadEnvelope, env.ID, env.Pos), payload)
+			return nil
+		}
+		env = full
+	}
+	l.deliver(env)
+	return nil
+}
+
+func (l *Listener) skip(err error, payload string) {
+	l.skipped.Add(1)
+	if len(payload) > 200 {
+		payload = payload[:200] + "…"
+	}
+	l.log.WithError(err).WithField("notification", payload).Warn("listener: skipped a notification")
+}
+
+func (l *Listener) deliver(env *Envelope) {
+	l.handle(env)
+	l.lastPos.Store(env.Pos)
+	l.delivered.Add(1)
+}
+
+const selectEvents = `SELECT id, pos, event, users, rooms, payload, committed_at FROM realtime.events`
+
+// catchUp delivers, from the outbox, the events after the last delivered position and, when
+// before > 0, below it.
+func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn, before int64) error {
+	const batch = 1000
+	for {
+		last := l.lastPos.Load()
+		rows, err := conn.Query(ctx, selectEvents+
+			` WHERE pos > $1 AND ($2 = 0 OR pos < $2) ORDER BY pos LIMIT $3`, last, before, batch)
+		if err != nil {
+			return fmt.Errorf("reading the outbox after position %d: %w", last, err)
+		}
+		envs, err := pgx.CollectRows(rows, scanEnvelope)
+		if err != nil {
+			return fmt.Errorf("reading the outbox after position %d: %w", last, err)
+		}
+		for _, env := range envs {
+			l.fromOutbox.Add(1)
+			l.deliver(env)
+		}
+		if len(envs) < batch {
+			return nil
+		}
+	}
+}
+
+// fetch reads one event by position; it returns nil if there is none.
+func (l *Listener) fetch(ctx context.Context, conn *pgx.Conn, pos int64) (*Envelope, error) {
+	rows, err := conn.Query(ctx, selectEvents+` WHERE pos = $1`, pos)
+	if err != nil {
+		return nil, fmt.Errorf("reading event at position %d: %w", pos, err)
+	}
+	env, err := pgx.CollectExactlyOneRow(rows, scanEnvelope)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading event at position %d: %w", pos, err)
+	}
+	return env, nil
+}
+
+func scanEnvelope(row pgx.CollectableRow) (*Envelope, error) {
+	var (
+		e         Envelope
+		committed *time.Time
+		payload   []byte
+	)
+	if err := row.Scan(&e.ID, &e.Pos, &e.Event, &e.Users, &e.Rooms, &payload, &committed); err != nil {
+		return nil, err
+	}
+	e.Payload = payload
+	if committed != nil {
+		e.TS = committed.UnixMicro()
+	}
+	return &e, nil
+}

@@ -1,0 +1,97 @@
+package router
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/auth"
+	"github.com/realtimed/realtimed/listener"
+	"github.com/realtimed/realtimed/socketio"
+)
+
+// Hooks let the caller observe the router (metrics). Nil fields are skipped.
+type Hooks struct {
+	// Delivered is called once per event with the number of sockets it was queued on.
+	Delivered func(env *listener.Envelope, sockets int)
+	// AuthFailed is called for every refused connection with the auth error code.
+	AuthFailed func(code string)
+}
+
+// Router delivers envelopes to sockets and decides who connects.
+type Router struct {
+	ns       *socketio.Namespace
+	verifier *auth.Verifier
+	log      *logrus.Logger
+	hooks    Hooks
+}
+
+// New wires a router into ns: authentication middleware and connection logging.
+func New(ns *socketio.Namespace, verifier *auth.Verifier, log *logrus.Logger, hooks Hooks) *Router {
+	r := &Router{ns: ns, verifier: verifier, log: log, hooks: hooks}
+	ns.Use(r.authenticate)
+	ns.OnConnection(r.onConnection)
+	ns.OnDisconnect(r.onDisconnect)
+	ns.OnUnknown(r.onUnknown)
+	return r
+}
+
+// Deliver broadcasts an event to its rooms: users become user:<id> rooms, rooms are used as
+// named. The packet is encoded once; the event's position goes last as its offset (a string),
+// as Socket.IO's connection-state recovery expects.
+func (r *Router) Deliver(env *listener.Envelope) {
+	rooms := make([]string, 0, len(env.Users)+len(env.Rooms))
+	for _, u := range env.Users {
+		rooms = append(rooms, UserRoom(u))
+	}
+	rooms = append(rooms, env.Rooms...)
+	enc := r.ns.EncodeEvent(env.Event, env.Payload, offsetArg(env.Pos))
+	n := r.ns.Broadcast(rooms, "", enc)
+	if r.hooks.Delivered != nil {
+		r.hooks.Delivered(env, n)
+	}
+	if r.log.IsLevelEnabled(logrus.DebugLevel) {
+		r.debugDelivered(env, rooms, n)
+	}
+}
+
+func (r *Router) debugDelivered(env *listener.Envelope, rooms []string, n int) {
+	entry := r.log.WithFields(logrus.Fields{"event": env.Event, "pos": env.Pos, "rooms": rooms, "sockets": n})
+	if at := env.CommittedAt(); !at.IsZero() {
+		entry = entry.WithField("since_commit_ms", float64(time.Since(at).Microseconds())/1000)
+	}
+	entry.Debug("delivered")
+}
+
+// offsetArg encodes a position as the string argument clients keep as their recovery offset.
+func offsetArg(pos int64) json.RawMessage {
+	b := make([]byte, 0, 22)
+	b = append(b, '"')
+	b = strconv.AppendInt(b, pos, 10)
+	return append(b, '"')
+}
+
+func (r *Router) onConnection(s *socketio.Socket) {
+	c := ClientOf(s)
+	r.log.WithFields(logrus.Fields{
+		"sid": s.ID(), "user": c.UserID, "auth": c.Method, "transport": s.Conn().Transport(),
+		"remote": s.Conn().RemoteAddr(),
+	}).Debug("connected")
+}
+
+func (r *Router) onDisconnect(s *socketio.Socket, reason socketio.DisconnectReason) {
+	entry := r.log.WithFields(logrus.Fields{"sid": s.ID(), "reason": string(reason)})
+	if c := ClientOf(s); c != nil {
+		entry = entry.WithField("user", c.UserID)
+	}
+	entry.Debug("disconnected")
+}
+
+func (r *Router) onUnknown(s *socketio.Socket, e *socketio.Event) {
+	r.log.WithFields(logrus.Fields{"sid": s.ID(), "event": e.Name}).Debug("ignored an unknown client event")
+	if e.HasAck() {
+		_ = e.Ack(map[string]any{"ok": false, "error": "unknown_event"})
+	}
+}

@@ -1,0 +1,194 @@
+// Package server assembles realtimed: the PostgreSQL pool, the listener, the router, the
+// Socket.IO server and the HTTP endpoints, with ordered startup and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/auth"
+	"github.com/realtimed/realtimed/config"
+	"github.com/realtimed/realtimed/listener"
+	"github.com/realtimed/realtimed/migrations"
+	"github.com/realtimed/realtimed/router"
+	"github.com/realtimed/realtimed/socketio"
+	"github.com/realtimed/realtimed/socketio/engineio"
+	"github.com/realtimed/realtimed/sql/triggers"
+)
+
+// Server is one realtimed node.
+type Server struct {
+	cfg      config.Config
+	log      *logrus.Logger
+	pool     *pgxpool.Pool
+	io       *socketio.Server
+	listener *listener.Listener
+	router   *router.Router
+	mux      *http.ServeMux
+	stopping atomic.Bool
+}
+
+// New connects to the database and builds the node. Call Prepare, then Run.
+func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, error) {
+	if err := cfg.RequireDatabase(); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	verifier, err := newVerifier(cfg, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, pool: pool}
+	s.io = socketio.NewServer(socketio.Options{
+		Engine: engineio.Options{
+			PingInterval:   cfg.PingInterval,
+			PingTimeout:    cfg.PingTimeout,
+			MaxPayload:     cfg.MaxPayload,
+			SendQueueLimit: cfg.SendQueueBytes,
+			CheckOrigin:    originChecker(cfg.CORSOrigins),
+		},
+		ConnectTimeout: cfg.ConnectTimeout,
+		Logger:         log,
+	})
+	s.router = router.New(s.io.Of("/"), verifier, log, router.Hooks{})
+	s.listener = listener.New(listener.Config{DatabaseURL: cfg.DatabaseURL, Logger: log}, s.router.Deliver)
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/socket.io/", s.io)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	return s, nil
+}
+
+func newVerifier(cfg config.Config, pool *pgxpool.Pool) (*auth.Verifier, error) {
+	v := &auth.Verifier{Sessions: auth.NewSessionVerifier(pool, cfg.SessionQuery)}
+	if cfg.JWTSecret != "" {
+		jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: []byte(cfg.JWTSecret)})
+		if err != nil {
+			return nil, err
+		}
+		v.JWT = jv
+	}
+	return v, nil
+}
+
+// originChecker allows the server's own origin and the configured ones ("*": any).
+func originChecker(allowed []string) func(string, *http.Request) bool {
+	any := slices.Contains(allowed, "*")
+	return func(origin string, r *http.Request) bool {
+		return any || slices.Contains(allowed, origin) || engineio.SameOrigin(origin, r)
+	}
+}
+
+// Handler returns the node's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listener returns the node's listener (for readiness and tests).
+func (s *Server) Listener() *listener.Listener { return s.listener }
+
+// SocketIO returns the node's Socket.IO server.
+func (s *Server) SocketIO() *socketio.Server { return s.io }
+
+// Prepare applies pending migrations and the rule files, as configured.
+func (s *Server) Prepare(ctx context.Context) error {
+	if s.cfg.AutoMigrate {
+		if err := migrations.Up(s.cfg.DatabaseURL, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
+			return err
+		}
+	}
+	if !s.cfg.ApplyTriggers {
+		return nil
+	}
+	names, err := ApplyTriggers(ctx, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.log.WithField("files", names).Info("rules applied")
+	return nil
+}
+
+// ApplyTriggers applies the configured rule files.
+func ApplyTriggers(ctx context.Context, cfg config.Config) ([]string, error) {
+	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	defer conn.Close(context.Background())
+	names, err := triggers.Apply(ctx, conn, triggers.Source(cfg.TriggersDir))
+	if err != nil {
+		hint := ""
+		if cfg.TriggersDir == "" {
+			hint = " (the built-in rules need the reference schema: set REALTIME_REFERENCE_SCHEMA=true, or REALTIME_TRIGGERS_DIR to your own rules)"
+		}
+		return nil, fmt.Errorf("rules: %w%s", err, hint)
+	}
+	return names, nil
+}
+
+// Run serves on the configured address until ctx is done, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: new connections are
+// refused, every client is closed so that it reconnects (to another node if there is one), and
+// the listener stops, all within the shutdown timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.pool.Close()
+	lctx, stopListener := context.WithCancel(context.Background())
+	listenerDone := make(chan struct{})
+	go func() {
+		defer close(listenerDone)
+		_ = s.listener.Run(lctx)
+	}()
+	httpSrv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	s.log.WithField("addr", ln.Addr().String()).Info("realtimed serving")
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	s.shutdown(httpSrv)
+	stopListener()
+	<-listenerDone
+	return err
+}
+
+func (s *Server) shutdown(httpSrv *http.Server) {
+	s.stopping.Store(true)
+	s.log.WithField("timeout", s.cfg.ShutdownTimeout.String()).Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := httpSrv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			s.log.WithError(err).Warn("http shutdown")
+		}
+	}()
+	s.io.Shutdown(ctx)
+	<-done
+	_ = httpSrv.Close()
+	s.log.Info("shut down")
+}
