@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -68,6 +69,8 @@ func classifyJWTError(err error) *Error {
 		return &Error{Code: CodeNotYetValid, Message: "token not valid yet", Err: err}
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return &Error{Code: CodeInvalidToken, Message: "token has no expiry (exp)", Err: err}
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && strings.Contains(err.Error(), "signing method"):
+		return &Error{Code: CodeInvalidToken, Message: "token algorithm not allowed", Err: err}
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return &Error{Code: CodeInvalidToken, Message: "token signature is invalid", Err: err}
 	case errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrSignatureInvalid):

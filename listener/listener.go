@@ -54,6 +54,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ApplicationName is the listener connection's application_name, to find it in pg_stat_activity.
+const ApplicationName = "realtimed-listener"
+
 // Stats are counters since the listener started.
 type Stats struct {
 	Delivered  uint64 // events handed to the handler
@@ -133,7 +136,12 @@ func (l *Listener) Run(ctx context.Context) error {
 
 // session runs one connection: LISTEN, catch up, then wait for notifications.
 func (l *Listener) session(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, l.cfg.DatabaseURL)
+	cc, err := pgx.ParseConfig(l.cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("parsing the database URL: %w", err)
+	}
+	cc.RuntimeParams["application_name"] = ApplicationName
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}

@@ -1,0 +1,30 @@
+# realtimed — see README.md. `make run` and `make test` work on a fresh machine: they start a
+# private PostgreSQL (scripts/pg.sh) and install what the tests need.
+.PHONY: build run test test-go test-e2e vet fmt pg-stop clean
+
+GO ?= go
+
+build:
+	$(GO) build -o bin/realtimed ./cmd/realtimed
+
+run:
+	scripts/run.sh
+
+test:
+	scripts/test.sh
+
+# Pieces of `make test`, for working on one part (each still starts PostgreSQL when needed).
+test-go:
+	scripts/test.sh go
+
+test-e2e:
+	scripts/test.sh e2e
+
+vet:
+	gofmt -l . | (! grep .) && $(GO) vet ./...
+
+pg-stop:
+	scripts/pg.sh stop
+
+clean: pg-stop
+	rm -rf bin .pg e2e/node_modules e2e/artifacts
