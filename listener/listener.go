@@ -23,8 +23,14 @@ type Handler func(*Envelope)
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string. Required.
 	DatabaseURL string
-	// Channel is the NOTIFY channel. Empty means "realtime".
+	// Channel is the NOTIFY channel of the event stream. Empty means "realtime".
 	Channel string
+	// ControlChannel carries messages outside the stream (typing indicators, cluster-wide
+	// commands) between nodes: no position, no catch-up, delivered only to nodes connected at
+	// the time. Empty means "realtime_control".
+	ControlChannel string
+	// OnControl receives each control message's payload. Nil: control messages are ignored.
+	OnControl func(payload []byte)
 	// MinBackoff and MaxBackoff bound the wait between reconnection attempts. Zero means
 	// 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -38,6 +44,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Channel == "" {
 		c.Channel = "realtime"
+	}
+	if c.ControlChannel == "" {
+		c.ControlChannel = "realtime_control"
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond
@@ -146,8 +155,10 @@ func (l *Listener) session(ctx context.Context) error {
 		return fmt.Errorf("connecting: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.cfg.Channel}.Sanitize()); err != nil {
-		return fmt.Errorf("LISTEN %s: %w", l.cfg.Channel, err)
+	for _, ch := range []string{l.cfg.Channel, l.cfg.ControlChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return fmt.Errorf("LISTEN %s: %w", ch, err)
+		}
 	}
 	l.connected.Store(true)
 	// LISTEN is in effect: everything committed from now on will be notified. Read what was
@@ -185,6 +196,12 @@ func (l *Listener) next(ctx context.Context, conn *pgx.Conn) error {
 		defer cancel()
 		if err := conn.Ping(pctx); err != nil {
 			return fmt.Errorf("health check: %w", err)
+		}
+		return nil
+	}
+	if n.Channel == l.cfg.ControlChannel {
+		if l.cfg.OnControl != nil {
+			l.cfg.OnControl([]byte(n.Payload))
 		}
 		return nil
 	}
