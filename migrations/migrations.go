@@ -54,11 +54,21 @@ func Up(databaseURL string, sets ...Set) error {
 // Down rolls back the last n migrations of each set, in reverse order of the sets.
 func Down(databaseURL string, n int, sets ...Set) error {
 	for i := len(sets) - 1; i >= 0; i-- {
-		if err := run(databaseURL, sets[i], func(m *migrate.Migrate) error { return m.Steps(-n) }); err != nil {
+		if err := run(databaseURL, sets[i], func(m *migrate.Migrate) error { return stepsDown(m, n) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// stepsDown rolls back n migrations, or all of them when fewer are applied.
+func stepsDown(m *migrate.Migrate, n int) error {
+	err := m.Steps(-n)
+	var short migrate.ErrShortLimit
+	if errors.As(err, &short) {
+		return nil
+	}
+	return err
 }
 
 // Version returns the applied version of a set (0 when none) and whether it is dirty.

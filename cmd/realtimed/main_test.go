@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/realtimed/realtimed/internal/pgtest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "realtimed-cmd")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "realtimed")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestBadUsageExitsTwoWithOneLine: bad configuration or usage → one clear line, exit status 2.
+func TestBadUsageExitsTwoWithOneLine(t *testing.T) {
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"serve without DATABASE_URL", nil, nil, "DATABASE_URL is required"},
+		{"bad duration", []string{"DATABASE_URL=postgres://x/y", "REALTIME_PING_TIMEOUT=forever"}, []string{"serve"}, "REALTIME_PING_TIMEOUT"},
+		{"unknown flag", nil, []string{"serve", "--nope"}, "nope"},
+		{"unknown command", nil, []string{"frobnicate"}, "unknown command"},
+		{"migrate without action", nil, []string{"migrate"}, "expected up, down"},
+		{"token without user", []string{"REALTIME_JWT_SECRET=s"}, []string{"token"}, "--user is required"},
+		{"token without secret", nil, []string{"token", "--user", "u"}, "REALTIME_JWT_SECRET"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, tc.env, tc.args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (stderr %q)", code, stderr)
+			}
+			if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("stderr %q, want one line containing %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestToken(t *testing.T) {
+	out, stderr, code := runCLI(t, []string{"REALTIME_JWT_SECRET=s"}, "token", "--user", "u1", "--ttl", "5m")
+	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Fatalf("token: exit %d, out %q, err %q", code, out, stderr)
+	}
+}
+
+func TestMigrateAndTriggers(t *testing.T) {
+	db := pgtest.NewDatabase(t) // already migrated: up is a no-op, version reports both sets
+	env := []string{"DATABASE_URL=" + db, "REALTIME_REFERENCE_SCHEMA=true"}
+	if out, stderr, code := runCLI(t, env, "migrate", "up"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate up: %d %q %q", code, out, stderr)
+	}
+	out, stderr, code := runCLI(t, env, "migrate", "version")
+	if code != 0 || !strings.Contains(out, "realtime: version") || !strings.Contains(out, "app: version") {
+		t.Fatalf("migrate version: %d %q %q", code, out, stderr)
+	}
+	if out, stderr, code := runCLI(t, env, "triggers", "apply"); code != 0 || !strings.Contains(out, "tasks.sql") {
+		t.Fatalf("triggers apply: %d %q %q", code, out, stderr)
+	}
+	if out, stderr, code := runCLI(t, env, "demo"); code != 0 || !strings.Contains(out, `"familyId"`) {
+		t.Fatalf("demo: %d %q %q", code, out, stderr)
+	}
+}

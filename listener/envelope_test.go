@@ -1,0 +1,38 @@
+package listener_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/realtimed/realtimed/listener"
+)
+
+func TestDecode(t *testing.T) {
+	cases := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"full", `{"id":1,"pos":1,"event":"a.b","users":["u"],"rooms":[],"payload":{"x":1},"ts":1}`, true},
+		{"rooms only", `{"id":1,"pos":1,"event":"a.b","rooms":["chat:c"],"payload":{}}`, true},
+		{"ref", `{"id":1,"pos":1,"ref":true}`, true},
+		{"garbage", `nope`, false},
+		{"array", `[1]`, false},
+		{"no id", `{"pos":1,"event":"a","users":["u"],"payload":{}}`, false},
+		{"no pos", `{"id":1,"event":"a","users":["u"],"payload":{}}`, false},
+		{"no event", `{"id":1,"pos":1,"users":["u"],"payload":{}}`, false},
+		{"null payload", `{"id":1,"pos":1,"event":"a","users":["u"],"payload":null}`, false},
+		{"no recipients", `{"id":1,"pos":1,"event":"a","payload":{}}`, false},
+		{"wrong types", `{"id":"1","pos":1,"event":"a","users":["u"],"payload":{}}`, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := listener.Decode([]byte(tc.in))
+			if tc.ok != (err == nil) {
+				t.Fatalf("Decode(%s) = %v, want ok=%v", tc.in, err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, listener.ErrBadEnvelope) {
+				t.Fatalf("error %v does not wrap ErrBadEnvelope", err)
+			}
+		})
+	}
+}
