@@ -1,0 +1,41 @@
+// `make run` works as the README says: it prints a token per demo member and a psql command
+// that makes task.created arrive for the first member.
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { test } from "node:test";
+import { connect, eventually, freePort, repoRoot, waitForEvent } from "../lib/harness.mjs";
+
+const run = promisify(execFile);
+
+test("make run serves the demo family and the printed psql command delivers an event", async () => {
+  const port = await freePort();
+  const child = spawn("make", ["run"], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: "", REALTIME_ADDR: `127.0.0.1:${port}` },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  try {
+    await eventually(() => out.includes("realtimed serving"), 60000, "make run to serve");
+    const tokens = [...out.matchAll(/^\s{4}(ey[\w-]+\.[\w-]+\.[\w-]+)$/gm)].map((m) => m[1]);
+    assert.equal(tokens.length, 3, "one token per demo member:\n" + out);
+    const psqlLine = out.split("\n").find((l) => l.trim().startsWith("psql "));
+    assert.ok(psqlLine, "a psql command is printed:\n" + out);
+    const socket = await connect({ url: `http://127.0.0.1:${port}` }, tokens[0]);
+    try {
+      const got = waitForEvent(socket, "task.created", 10000);
+      await run("bash", ["-c", psqlLine.trim()]);
+      const { payload } = await got;
+      assert.equal(payload.task.name, "Take out the trash");
+    } finally {
+      socket.close();
+    }
+  } finally {
+    process.kill(-child.pid, "SIGTERM");
+    await new Promise((r) => child.on("exit", r));
+  }
+});
