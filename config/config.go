@@ -21,6 +21,7 @@ type Config struct {
 	Addr            string
 	JWTSecret       string
 	SessionQuery    string
+	MembershipQuery string
 	CORSOrigins     []string
 	LogLevel        logrus.Level
 	LogFormat       string
@@ -55,6 +56,8 @@ var Vars = []Var{
 		func(c *Config, v string) error { c.JWTSecret = v; return nil }},
 	{"REALTIME_SESSION_QUERY", "session-query", "", "SQL that looks up a session token ($1) and returns user id and expiry. Empty: the reference sessions table.",
 		func(c *Config, v string) error { c.SessionQuery = v; return nil }},
+	{"REALTIME_MEMBERSHIP_QUERY", "membership-query", "", "SQL that answers room:join: chat id ($1) and user id ($2) as text; one row (is member, boolean) when the chat exists, none when it does not. Empty: the reference chats and chat_members tables.",
+		func(c *Config, v string) error { c.MembershipQuery = v; return nil }},
 	{"REALTIME_CORS_ORIGINS", "cors-origins", "http://localhost:3000,http://localhost:8443,https://localhost:8443",
 		"Comma-separated browser origins allowed to connect (besides the server's own), or * for any.",
 		func(c *Config, v string) error { return setOrigins(&c.CORSOrigins, v) }},

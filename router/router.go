@@ -26,6 +26,7 @@ type Router struct {
 	verifier *auth.Verifier
 	log      *logrus.Logger
 	hooks    Hooks
+	cmds     Commands
 }
 
 // New wires a router into ns: authentication middleware and connection logging.

@@ -65,6 +65,7 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		Logger:         log,
 	})
 	s.router = router.New(s.io.Of("/"), verifier, log, router.Hooks{})
+	s.router.EnableCommands(router.Commands{Membership: router.NewMembership(pool, cfg.MembershipQuery)})
 	s.listener = listener.New(listener.Config{DatabaseURL: cfg.DatabaseURL, Logger: log}, s.router.Deliver)
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/socket.io/", s.io)

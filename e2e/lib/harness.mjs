@@ -90,6 +90,10 @@ export async function startServer({ env = {}, databaseURL } = {}) {
   child.stderr.on("data", collect);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
   const url = `http://127.0.0.1:${port}`;
+  const pool = new pg.Pool({ connectionString: databaseURL, max: 4 });
+  // An idle connection that the database closes (DROP DATABASE … WITH (FORCE) at stop, a test
+  // terminating backends) must not crash the test process: note it in the logs instead.
+  pool.on("error", (err) => logs.push(`e2e pool: ${err.message}`));
   const server = {
     url,
     port,
@@ -97,7 +101,7 @@ export async function startServer({ env = {}, databaseURL } = {}) {
     child,
     logs,
     exited,
-    pool: new pg.Pool({ connectionString: databaseURL, max: 4 }),
+    pool,
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const result = await exited;

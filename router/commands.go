@@ -1,0 +1,178 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/socketio"
+)
+
+// Client commands (DESIGN.md, "Rooms and client commands").
+const (
+	CmdRoomJoin    = "room:join"
+	CmdRoomLeave   = "room:leave"
+	CmdTypingStart = "typing:start"
+	CmdTypingStop  = "typing:stop"
+)
+
+// Error codes of command acks: {ok:false, error:"<code>"}.
+const (
+	ErrBadRequest  = "bad_request"       // the payload is not {chatId: "<id>"}
+	ErrForbidden   = "forbidden"         // the user is not a member of the chat (or not in its room)
+	ErrNotFound    = "not_found"         // there is no such chat
+	ErrUnavailable = "unavailable"       // the database could not answer; try again
+	ErrRateLimited = "rate_limited"      // the socket sent too many events
+	ErrTooLarge    = "payload_too_large" // the event's arguments are over the size limit
+)
+
+// maxChatIDBytes bounds a chat id; longer ids are bad requests.
+const maxChatIDBytes = 256
+
+// Commands configures the client commands.
+type Commands struct {
+	// Membership decides who may join a chat room. Required.
+	Membership *Membership
+	// QueryTimeout bounds one membership check. Zero means 5s.
+	QueryTimeout time.Duration
+}
+
+// commandAck is the acknowledgement of a command.
+type commandAck struct {
+	OK    bool   `json:"ok"`
+	Room  string `json:"room,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func okAck(room string) commandAck   { return commandAck{OK: true, Room: room} }
+func failAck(code string) commandAck { return commandAck{Error: code} }
+
+// reply acknowledges a command; it does nothing when the client asked for no ack.
+func reply(e *socketio.Event, a commandAck) { _ = e.Ack(a) }
+
+func (c Commands) timeout() time.Duration {
+	if c.QueryTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return c.QueryTimeout
+}
+
+// EnableCommands registers the client commands room:join and room:leave on the router's
+// namespace. Call it before clients connect.
+func (r *Router) EnableCommands(c Commands) {
+	if c.Membership == nil {
+		panic("router: Commands.Membership is required")
+	}
+	r.cmds = c
+	r.ns.On(CmdRoomJoin, r.onRoomJoin)
+	r.ns.On(CmdRoomLeave, r.onRoomLeave)
+}
+
+// Membership returns the membership checker of the commands (nil before EnableCommands).
+func (r *Router) Membership() *Membership { return r.cmds.Membership }
+
+// onRoomJoin handles room:join {chatId}: the socket joins chat:<chatId> if the database says its
+// user is a member of the chat.
+func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
+	chatID, err := chatIDArg(e.Args)
+	if err != nil {
+		r.refused(s, e, ErrBadRequest, "", err)
+		return
+	}
+	c := ClientOf(s)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cmds.timeout())
+	access, err := r.cmds.Membership.Check(ctx, c.UserID, chatID)
+	cancel()
+	switch {
+	case errors.Is(err, ErrBadChatID):
+		r.refused(s, e, ErrBadRequest, chatID, err)
+		return
+	case err != nil:
+		r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": c.UserID, "chat": chatID}).WithError(err).
+			Warn("room:join: membership check failed")
+		reply(e, failAck(ErrUnavailable))
+		return
+	case access == NoSuchChat:
+		r.refused(s, e, ErrNotFound, chatID, nil)
+		return
+	case access == NotMember:
+		r.refused(s, e, ErrForbidden, chatID, nil)
+		return
+	}
+	room := ChatRoom(chatID)
+	s.Join(room)
+	r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": c.UserID, "room": room}).Debug("joined")
+	reply(e, okAck(room))
+}
+
+// onRoomLeave handles room:leave {chatId}: the socket leaves chat:<chatId> (whether or not it
+// was in it).
+func (r *Router) onRoomLeave(s *socketio.Socket, e *socketio.Event) {
+	chatID, err := chatIDArg(e.Args)
+	if err != nil {
+		r.refused(s, e, ErrBadRequest, "", err)
+		return
+	}
+	room := ChatRoom(chatID)
+	s.Leave(room)
+	r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": ClientOf(s).UserID, "room": room}).Debug("left")
+	reply(e, okAck(room))
+}
+
+// refused answers a command with an error code and logs why, at debug level.
+func (r *Router) refused(s *socketio.Socket, e *socketio.Event, code, chatID string, err error) {
+	entry := r.log.WithFields(logrus.Fields{"sid": s.ID(), "event": e.Name, "code": code})
+	if c := ClientOf(s); c != nil {
+		entry = entry.WithField("user", c.UserID)
+	}
+	if chatID != "" {
+		entry = entry.WithField("chat", chatID)
+	}
+	if err != nil {
+		entry = entry.WithError(err)
+	}
+	entry.Debug("command refused")
+	reply(e, failAck(code))
+}
+
+// chatIDArg reads the {chatId} argument of a command. A chat id is a non-empty string of at most
+// maxChatIDBytes bytes, or an integer (for schemas with numeric ids), used as its decimal text.
+func chatIDArg(args []json.RawMessage) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("missing argument {chatId}")
+	}
+	raw := bytes.TrimSpace(args[0])
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", errors.New("the argument must be an object {chatId}")
+	}
+	var p struct {
+		ChatID json.RawMessage `json:"chatId"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return "", fmt.Errorf("the argument must be an object {chatId}: %w", err)
+	}
+	switch {
+	case len(p.ChatID) == 0 || string(p.ChatID) == "null":
+		return "", errors.New("chatId is missing")
+	case p.ChatID[0] == '"':
+		var id string
+		if err := json.Unmarshal(p.ChatID, &id); err != nil {
+			return "", fmt.Errorf("chatId: %w", err)
+		}
+		if id == "" || len(id) > maxChatIDBytes {
+			return "", fmt.Errorf("chatId must be 1 to %d bytes long", maxChatIDBytes)
+		}
+		return id, nil
+	}
+	n, err := strconv.ParseInt(string(p.ChatID), 10, 64)
+	if err != nil {
+		return "", errors.New("chatId must be a string or an integer")
+	}
+	return strconv.FormatInt(n, 10), nil
+}

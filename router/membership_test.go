@@ -1,0 +1,123 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/realtimed/realtimed/internal/pgtest"
+	"github.com/realtimed/realtimed/router"
+)
+
+// chatFixture is a family with two users and one chat whose only member is the first user.
+type chatFixture struct {
+	pool                  *pgxpool.Pool
+	member, other, chatID string
+}
+
+func newChatFixture(t *testing.T) chatFixture {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var f chatFixture
+	f.pool = pool
+	err = pool.QueryRow(ctx, `
+		WITH fam AS (INSERT INTO families (name) VALUES ('f') RETURNING id),
+		     u1 AS (INSERT INTO users (family_id, name, role) SELECT id, 'a', 'parent' FROM fam RETURNING id),
+		     u2 AS (INSERT INTO users (family_id, name, role) SELECT id, 'b', 'child' FROM fam RETURNING id),
+		     ch AS (INSERT INTO chats (family_id, name) SELECT id, 'c' FROM fam RETURNING id)
+		SELECT u1.id::text, u2.id::text, ch.id::text FROM u1, u2, ch`).Scan(&f.member, &f.other, &f.chatID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO chat_members (chat_id, user_id) VALUES ($1, $2)`, f.chatID, f.member); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestMembershipCheck(t *testing.T) {
+	f := newChatFixture(t)
+	m := router.NewMembership(f.pool, "")
+	tests := []struct {
+		name       string
+		user, chat string
+		want       router.Access
+		wantErr    error
+	}{
+		{"member", f.member, f.chatID, router.Member, nil},
+		{"not a member", f.other, f.chatID, router.NotMember, nil},
+		{"user id that is not a uuid", "user-1", f.chatID, router.NotMember, nil},
+		{"unknown chat", f.member, "6f1c1a52-9d4e-4b53-9d43-3c1f7e1a0c11", router.NoSuchChat, nil},
+		{"chat id that is not a uuid", f.member, "general", router.NoSuchChat, router.ErrBadChatID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got, err := m.Check(ctx, tt.user, tt.chat)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("access = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMembershipCustomQuery: an application with its own schema answers room:join with its own
+// query, same contract.
+func TestMembershipCustomQuery(t *testing.T) {
+	f := newChatFixture(t)
+	ctx := context.Background()
+	if _, err := f.pool.Exec(ctx, `
+		CREATE TABLE conversations (slug text PRIMARY KEY);
+		CREATE TABLE participants (slug text REFERENCES conversations, account text, PRIMARY KEY (slug, account));
+		INSERT INTO conversations VALUES ('general'), ('secret');
+		INSERT INTO participants VALUES ('general', 'acct-1')`); err != nil {
+		t.Fatal(err)
+	}
+	m := router.NewMembership(f.pool, `SELECT EXISTS (SELECT 1 FROM participants p WHERE p.slug = c.slug AND p.account = $2)
+		FROM conversations c WHERE c.slug = $1`)
+	for _, tt := range []struct {
+		user, chat string
+		want       router.Access
+	}{
+		{"acct-1", "general", router.Member},
+		{"acct-1", "secret", router.NotMember},
+		{"acct-2", "general", router.NotMember},
+		{"acct-1", "nope", router.NoSuchChat},
+	} {
+		got, err := m.Check(ctx, tt.user, tt.chat)
+		if err != nil || got != tt.want {
+			t.Errorf("Check(%s, %s) = %v, %v; want %v", tt.user, tt.chat, got, err, tt.want)
+		}
+	}
+}
+
+// TestMembershipDatabaseErrors: a failing query is an error that is not ErrBadChatID, so
+// room:join answers "unavailable" rather than "bad_request".
+func TestMembershipDatabaseErrors(t *testing.T) {
+	f := newChatFixture(t)
+	ctx := context.Background()
+	broken := router.NewMembership(f.pool, `SELECT member FROM no_such_table WHERE chat = $1 AND usr = $2`)
+	if _, err := broken.Check(ctx, f.member, f.chatID); err == nil || errors.Is(err, router.ErrBadChatID) {
+		t.Fatalf("broken query: error = %v, want a database error", err)
+	}
+	closed, err := pgxpool.New(ctx, f.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	if _, err := router.NewMembership(closed, "").Check(ctx, f.member, f.chatID); err == nil || errors.Is(err, router.ErrBadChatID) {
+		t.Fatalf("closed pool: error = %v, want a database error", err)
+	}
+}
