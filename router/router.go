@@ -1,8 +1,6 @@
 package router
 
 import (
-	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -48,8 +46,7 @@ func (r *Router) Deliver(env *listener.Envelope) {
 		rooms = append(rooms, UserRoom(u))
 	}
 	rooms = append(rooms, env.Rooms...)
-	enc := r.ns.EncodeEvent(env.Event, env.Payload, offsetArg(env.Pos))
-	n := r.ns.Broadcast(rooms, "", enc)
+	n := r.ns.Broadcast(rooms, "", r.Encode(env))
 	if r.hooks.Delivered != nil {
 		r.hooks.Delivered(env, n)
 	}
@@ -66,12 +63,10 @@ func (r *Router) debugDelivered(env *listener.Envelope, rooms []string, n int) {
 	entry.Debug("delivered")
 }
 
-// offsetArg encodes a position as the string argument clients keep as their recovery offset.
-func offsetArg(pos int64) json.RawMessage {
-	b := make([]byte, 0, 22)
-	b = append(b, '"')
-	b = strconv.AppendInt(b, pos, 10)
-	return append(b, '"')
+// Encode encodes an event as clients receive it: ["event", payload, "<pos>"]. The position
+// goes last, as a string: the offset socket.io-client keeps for connection-state recovery.
+func (r *Router) Encode(env *listener.Envelope) *socketio.Encoded {
+	return r.ns.EncodeEventAt(env.Pos, env.Event, env.Payload)
 }
 
 func (r *Router) onConnection(s *socketio.Socket) {

@@ -10,7 +10,8 @@ import (
 // Encoded is a Socket.IO packet encoded once (text part and binary attachments, each an
 // Engine.IO message with its websocket frame), ready to be queued on any number of sockets.
 type Encoded struct {
-	msgs []*engineio.Message
+	msgs   []*engineio.Message
+	offset int64 // stream offset (EncodeEventAt), 0 when none
 }
 
 // Size returns the encoded size in bytes.

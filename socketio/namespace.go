@@ -28,6 +28,7 @@ type Namespace struct {
 	fallback     EventHandler
 	onConnect    func(*Socket)
 	onDisconnect func(*Socket, DisconnectReason)
+	recovery     Recovery
 
 	mu      sync.RWMutex
 	sockets map[string]*Socket
@@ -78,7 +79,13 @@ func (n *Namespace) Broadcast(rooms []string, exceptSID string, e *Encoded) int 
 	defer n.mu.RUnlock()
 	sent := 0
 	send := func(s *Socket) {
-		if s.id != exceptSID && s.client.send(e.msgs...) {
+		switch {
+		case s.id == exceptSID:
+		case e.offset > 0 && e.offset <= s.floor: // already sent by a recovery replay
+		case s.hold != nil: // recovering: sent after the replay
+			s.hold.add(e)
+			sent++
+		case s.client.send(e.msgs...):
 			sent++
 		}
 	}
@@ -175,20 +182,33 @@ func connectErrorOf(err error, log logrus.FieldLogger, s *Socket) *ConnectError 
 }
 
 // connect indexes the socket and its rooms, queues the CONNECT reply, then runs OnConnection.
+// With recovery, it first tries to resume the session the client asks for, and otherwise
+// saves a new one.
 func (n *Namespace) connect(s *Socket) {
-	n.mu.Lock()
+	if n.recovery == nil || !n.resume(s) {
+		n.mu.Lock()
+		n.attachLocked(s)
+		n.mu.Unlock()
+		if n.recovery != nil {
+			s.pid = newID()
+			if err := n.recovery.Save(s); err != nil {
+				n.srv.log.WithField("sid", s.id).WithError(err).Warn("socket.io: session not saved; connecting without recovery")
+				s.pid = ""
+			}
+		}
+		s.client.send(n.connectReply(s))
+	}
+	if n.onConnect != nil {
+		n.onConnect(s)
+	}
+}
+
+// attachLocked marks the socket connected and indexes it and its rooms. n.mu must be held.
+func (n *Namespace) attachLocked(s *Socket) {
 	s.state = socketConnected
 	n.sockets[s.id] = s
 	for _, room := range s.rooms {
 		n.index(s, room)
-	}
-	n.mu.Unlock()
-	reply, _ := json.Marshal(struct {
-		SID string `json:"sid"`
-	}{s.id})
-	s.client.send(encodeText(PacketConnect, n.name, noAck, reply))
-	if n.onConnect != nil {
-		n.onConnect(s)
 	}
 }
 
@@ -213,6 +233,9 @@ func (n *Namespace) remove(s *Socket) bool {
 }
 
 func (n *Namespace) disconnected(s *Socket, reason DisconnectReason) {
+	if n.recovery != nil && s.pid != "" {
+		n.recovery.Disconnected(s, reason)
+	}
 	if n.onDisconnect != nil {
 		n.onDisconnect(s, reason)
 	}
@@ -230,33 +253,51 @@ func (n *Namespace) handleEvent(s *Socket, e *Event) {
 
 func (n *Namespace) join(s *Socket, rooms []string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if s.state == socketDisconnected {
+		n.mu.Unlock()
 		return
 	}
+	changed := false
 	for _, room := range rooms {
 		if containsString(s.rooms, room) {
 			continue
 		}
 		s.rooms = append(s.rooms, room)
+		changed = true
 		if s.state == socketConnected {
 			n.index(s, room)
 		}
 	}
+	n.roomsChangedLocked(s, changed)
 }
 
 func (n *Namespace) leave(s *Socket, room string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	changed := false
 	for i, r := range s.rooms {
 		if r == room {
 			s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+			changed = true
 			if s.state == socketConnected {
 				n.unindex(s, room)
 			}
-			return
+			break
 		}
 	}
+	n.roomsChangedLocked(s, changed)
+}
+
+// roomsChangedLocked unlocks n.mu and, when the rooms of a connected socket with a session
+// changed, tells the Recovery.
+func (n *Namespace) roomsChangedLocked(s *Socket, changed bool) {
+	if !changed || n.recovery == nil || s.pid == "" || s.state != socketConnected {
+		n.mu.Unlock()
+		return
+	}
+	s.roomsVersion++
+	version, rooms := s.roomsVersion, append([]string(nil), s.rooms...)
+	n.mu.Unlock()
+	n.recovery.RoomsChanged(s, rooms, version)
 }
 
 func (n *Namespace) roomsOf(s *Socket) []string {

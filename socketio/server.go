@@ -26,6 +26,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxAttachments bounds the binary attachments of one packet. Zero means 10.
 	MaxAttachments int
+	// RecoveryMaxBytes bounds the missed events a recovering socket is sent (and the packets
+	// held for it meanwhile); a session that missed more is not recovered. Zero means half of
+	// the engine's send queue limit.
+	RecoveryMaxBytes int
 	// Logger receives protocol errors and lifecycle lines. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
 }
@@ -58,6 +62,9 @@ func NewServer(opts Options) *Server {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, log: opts.Logger, nsps: make(map[string]*Namespace)}
 	s.engine = engineio.NewServer(opts.Engine, opts.Logger, s.newClient)
+	if s.opts.RecoveryMaxBytes <= 0 {
+		s.opts.RecoveryMaxBytes = s.engine.Options().SendQueueLimit / 2
+	}
 	return s
 }
 

@@ -41,8 +41,16 @@ type Socket struct {
 	Data any
 
 	// Guarded by nsp.mu.
-	state socketState
-	rooms []string
+	state        socketState
+	rooms        []string
+	roomsVersion uint64
+	// Recovery (recovery.go). pid and recovered are set before the socket is connected.
+	// Guarded by nsp.mu: hold receives broadcasts while a recovery replays missed events;
+	// events at or below floor were sent by the replay.
+	pid       string
+	recovered bool
+	hold      *holdBuffer
+	floor     int64
 	// Guarded by nsp.bcastMu: the last multi-room broadcast this socket received.
 	lastBroadcast uint64
 
