@@ -1,6 +1,6 @@
 # realtimed — see README.md. `make run` and `make test` work on a fresh machine: they start a
 # private PostgreSQL (scripts/pg.sh) and install what the tests need.
-.PHONY: build run test test-go test-e2e vet fmt pg-stop clean
+.PHONY: build run test test-go test-ts test-e2e vet fmt pg-stop clean
 
 GO ?= go
 
@@ -17,6 +17,9 @@ test:
 test-go:
 	scripts/test.sh go
 
+test-ts:
+	scripts/test.sh ts
+
 test-e2e:
 	scripts/test.sh e2e
 
@@ -27,4 +30,4 @@ pg-stop:
 	scripts/pg.sh stop
 
 clean: pg-stop
-	rm -rf bin .pg e2e/node_modules e2e/artifacts
+	rm -rf bin .pg e2e/node_modules e2e/artifacts clients/typescript/node_modules clients/typescript/build

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, vet, Go tests with the race detector against a private
 # PostgreSQL, then the end-to-end tests with the official socket.io-client.
-#   scripts/test.sh [all|go|e2e]
+#   scripts/test.sh [all|go|ts|e2e]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,12 @@ if [ "$what" = all ] || [ "$what" = go ]; then
 
   step "go test -race"
   go test -race -count=1 -timeout 20m ./...
+fi
+
+if [ "$what" = all ] || [ "$what" = ts ]; then
+  step "TypeScript declarations (tsc --noEmit: example client, catalogue examples)"
+  scripts/deps.sh node
+  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run check)
 fi
 
 if [ "$what" = all ] || [ "$what" = e2e ]; then

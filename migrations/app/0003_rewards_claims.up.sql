@@ -65,7 +65,6 @@ BEGIN
         RAISE EXCEPTION 'claims: a claim cannot go from % to %', OLD.status, NEW.status
             USING ERRCODE = 'check_violation';
     END IF;
-    NEW.updated_at := now();
     CASE NEW.status
         WHEN 'approved', 'rejected' THEN NEW.decided_at := coalesce(NEW.decided_at, now());
         WHEN 'completed' THEN NEW.completed_at := coalesce(NEW.completed_at, now());
@@ -94,10 +93,10 @@ BEGIN
         FROM rewards r WHERE r.id = NEW.reward_id;
     ELSIF OLD.status = 'pending' AND NEW.status IN ('approved', 'rejected') THEN
         UPDATE tasks SET status = 'completed', completed_by = NEW.decided_by,
-                         completed_at = NEW.decided_at, updated_at = now()
+                         completed_at = NEW.decided_at
         WHERE claim_id = NEW.id AND status = 'pending' AND deleted_at IS NULL;
     ELSIF OLD.status = 'pending' AND NEW.status = 'cancelled' THEN
-        UPDATE tasks SET deleted_at = now(), updated_at = now()
+        UPDATE tasks SET deleted_at = now()
         WHERE claim_id = NEW.id AND deleted_at IS NULL;
     END IF;
     RETURN NULL;
