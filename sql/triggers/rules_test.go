@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/realtimed/realtimed/internal/pgtest"
 )
 
 // published is one outbox row written by a rule.
@@ -27,18 +24,6 @@ type family struct {
 	id       string
 	parents  []string
 	children []string
-}
-
-func connect(t *testing.T) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatalf("connecting: %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
 }
 
 func newFamily(t *testing.T, conn *pgx.Conn) *family {
