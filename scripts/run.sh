@@ -42,6 +42,9 @@ if [ "$demo" = true ]; then
   echo "Connect (socket.io-client v4):  io('http://localhost:$port', { auth: { token: '<token>' } })"
   echo "Make an event arrive for the first user (task.created):"
   echo "  psql '$DATABASE_URL' -c \"INSERT INTO tasks (family_id, name, assignment_type, assigned_to) VALUES ('$family_id', 'Take out the trash', 'member', '$first')\""
+  echo "Events and their payloads: docs/events.md. Edit or add a rule in sql/triggers/ (docs/rules.md),"
+  echo "then apply it to the running server:"
+  echo "  DATABASE_URL='$DATABASE_URL' REALTIME_TRIGGERS_DIR='$REALTIME_TRIGGERS_DIR' bin/realtimed triggers apply"
   echo
 fi
 exec bin/realtimed serve

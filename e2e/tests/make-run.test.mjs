@@ -31,6 +31,11 @@ test("make run serves the demo family and the printed psql command delivers an e
       await run("bash", ["-c", psqlLine.trim()]);
       const { payload } = await got;
       assert.equal(payload.task.name, "Take out the trash");
+      // The printed command applies edited or new rules to the running server.
+      const applyLine = out.split("\n").find((l) => l.trim().endsWith("bin/realtimed triggers apply") && l.includes("DATABASE_URL="));
+      assert.ok(applyLine, "a triggers apply command is printed:\n" + out);
+      const { stdout } = await run("bash", ["-c", applyLine.trim()], { cwd: repoRoot });
+      assert.match(stdout, /rules applied: .*tasks\.sql/);
     } finally {
       socket.close();
     }
