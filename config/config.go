@@ -35,6 +35,8 @@ type Config struct {
 	MaxPayload      int
 	SendQueueBytes  int
 	ShutdownTimeout time.Duration
+	AdminToken      string
+	Demo            bool
 }
 
 // Var is one setting: its environment variable, flag, default and meaning.
@@ -85,6 +87,10 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setPositive(&c.SendQueueBytes, v) }},
 	{"REALTIME_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "On SIGTERM, how long to wait for clients to be closed cleanly.",
 		func(c *Config, v string) error { return setDuration(&c.ShutdownTimeout, v) }},
+	{"REALTIME_ADMIN_TOKEN", "admin-token", "", "Bearer token for the admin API (/admin/…). Empty disables the admin API.",
+		func(c *Config, v string) error { c.AdminToken = v; return nil }},
+	{"REALTIME_DEMO", "demo", "false", "Demo mode for the console at /: lists the demo family with tokens and enables /demo/ endpoints that write to the database. Development only.",
+		func(c *Config, v string) error { return setBool(&c.Demo, v) }},
 }
 
 // Load reads the configuration: defaults, then the environment (getenv), then flags in args.

@@ -42,6 +42,7 @@ func (r *Router) authenticate(s *socketio.Socket) error {
 	}
 	s.Data = &Client{Identity: *id}
 	s.Join(UserRoom(id.UserID))
+	r.log.WithFields(map[string]any{"sid": s.Conn().ID(), "user": id.UserID, "room": UserRoom(id.UserID)}).Debug("joined")
 	return nil
 }
 

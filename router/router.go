@@ -16,6 +16,9 @@ type Hooks struct {
 	Delivered func(env *listener.Envelope, sockets int)
 	// AuthFailed is called for every refused connection with the auth error code.
 	AuthFailed func(code string)
+	// Disconnected is called once per authenticated socket that leaves, with the reason
+	// ("transport close", "ping timeout", "slow consumer", "server shutting down", …).
+	Disconnected func(reason string)
 }
 
 // Router delivers envelopes to sockets and decides who connects.
@@ -46,7 +49,9 @@ func (r *Router) Deliver(env *listener.Envelope) {
 		rooms = append(rooms, UserRoom(u))
 	}
 	rooms = append(rooms, env.Rooms...)
-	n := r.ns.Broadcast(rooms, "", r.Encode(env))
+	enc := r.Encode(env)
+	enc.SetStamp(env.TS) // commit time, for the delivery latency observed at socket write (live events only)
+	n := r.ns.Broadcast(rooms, "", enc)
 	if r.hooks.Delivered != nil {
 		r.hooks.Delivered(env, n)
 	}
@@ -83,6 +88,9 @@ func (r *Router) onDisconnect(s *socketio.Socket, reason socketio.DisconnectReas
 		entry = entry.WithField("user", c.UserID)
 	}
 	entry.Debug("disconnected")
+	if r.hooks.Disconnected != nil {
+		r.hooks.Disconnected(string(reason))
+	}
 }
 
 func (r *Router) onUnknown(s *socketio.Socket, e *socketio.Event) {

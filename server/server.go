@@ -16,9 +16,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/admin"
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/listener"
+	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/migrations"
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
@@ -34,6 +36,10 @@ type Server struct {
 	io       *socketio.Server
 	listener *listener.Listener
 	router   *router.Router
+	metrics  *metrics.Metrics
+	admin    *admin.API
+	control  controlMux
+	node     string
 	mux      *http.ServeMux
 	stopping atomic.Bool
 }
@@ -52,7 +58,13 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		pool.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, pool: pool}
+	s := &Server{cfg: cfg, log: log, pool: pool, node: admin.NewNodeID(), control: controlMux{}}
+	s.metrics = metrics.New(metrics.Sources{
+		Transports: func() map[string]int { return s.io.Engine().TransportCounts() },
+		Rooms:      func(f func(string, int)) { s.io.Of("/").EachRoom(f) },
+		Listener:   nil, // set below, once the listener exists
+		DB:         pool,
+	})
 	s.io = socketio.NewServer(socketio.Options{
 		Engine: engineio.Options{
 			PingInterval:   cfg.PingInterval,
@@ -60,17 +72,32 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 			MaxPayload:     cfg.MaxPayload,
 			SendQueueLimit: cfg.SendQueueBytes,
 			CheckOrigin:    originChecker(cfg.CORSOrigins),
+			OnWrite:        s.metrics.Written,
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         log,
 	})
-	s.router = router.New(s.io.Of("/"), verifier, log, router.Hooks{})
+	ns := s.io.Of("/")
+	s.router = router.New(ns, verifier, log, router.Hooks{
+		Delivered:    s.metrics.Delivered,
+		AuthFailed:   s.metrics.AuthFailed,
+		Disconnected: s.metrics.Disconnected,
+	})
 	s.router.EnableCommands(router.Commands{Membership: router.NewMembership(pool, cfg.MembershipQuery)})
-	s.listener = listener.New(listener.Config{DatabaseURL: cfg.DatabaseURL, Logger: log}, s.router.Deliver)
+	s.listener = listener.New(listener.Config{
+		DatabaseURL: cfg.DatabaseURL, Logger: log, OnControl: s.control.dispatch(log),
+	}, s.router.Deliver)
+	s.metrics.SetListener(s.listener)
+	s.admin = admin.New(admin.Config{
+		Token: cfg.AdminToken, Node: s.node, Addr: cfg.Addr, Namespace: ns, DB: pool, Logger: log,
+	})
+	s.control[admin.ControlType] = s.admin.OnControl
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/socket.io/", s.io)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	s.mux.Handle("/admin/", s.admin)
 	return s, nil
 }
 
@@ -99,6 +126,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listener returns the node's listener (for readiness and tests).
 func (s *Server) Listener() *listener.Listener { return s.listener }
+
+// Node returns the node's id in the cluster (realtime.nodes).
+func (s *Server) Node() string { return s.node }
+
+// Metrics returns the node's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // SocketIO returns the node's Socket.IO server.
 func (s *Server) SocketIO() *socketio.Server { return s.io }
@@ -159,10 +192,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(listenerDone)
 		_ = s.listener.Run(lctx)
 	}()
+	actx, stopAdmin := context.WithCancel(context.Background())
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		s.admin.Run(actx)
+	}()
 	httpSrv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	s.log.WithField("addr", ln.Addr().String()).Info("realtimed serving")
+	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "node": s.node}).Info("realtimed serving")
 
 	var err error
 	select {
@@ -172,7 +211,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.shutdown(httpSrv)
 	stopListener()
+	stopAdmin()
 	<-listenerDone
+	<-adminDone
 	return err
 }
 

@@ -23,6 +23,11 @@ func (e *Encoded) Size() int {
 	return n
 }
 
+// SetStamp records an origin time (µs since the Unix epoch) on the packet, reported by
+// engineio's Options.OnWrite once the packet has been written to a client. Call it before
+// queuing the packet.
+func (e *Encoded) SetStamp(us int64) { e.msgs[0].SetStamp(us) }
+
 // Text returns the text part of the packet (after the Engine.IO type character).
 func (e *Encoded) Text() []byte { return e.msgs[0].Payload()[1:] }
 

@@ -162,6 +162,16 @@ func (n *Namespace) RoomSize(room string) int {
 	return len(n.rooms[room])
 }
 
+// EachRoom calls f with every room that has sockets and its number of sockets, under the
+// namespace's read lock: f must be quick and must not call back into the namespace.
+func (n *Namespace) EachRoom(f func(room string, sockets int)) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for room, members := range n.rooms {
+		f(room, len(members))
+	}
+}
+
 // authorize runs the middlewares.
 func (n *Namespace) authorize(s *Socket) error {
 	for _, m := range n.middlewares {

@@ -172,6 +172,9 @@ func (c *Conn) flush() {
 		c.mu.Unlock()
 
 		n, err := c.writeBatch(nc, bufs, batch)
+		if err == nil && c.srv.opts.OnWrite != nil {
+			c.srv.opts.OnWrite(batch, time.Now())
+		}
 
 		c.mu.Lock()
 		c.queueBytes -= n
@@ -222,6 +225,13 @@ func putBuffers(b *net.Buffers) {
 // closeWith closes the connection for reason. Graceful reasons deliver what is queued first.
 func (c *Conn) closeWith(reason CloseReason, err error) {
 	c.mu.Lock()
+	if c.state == stateClosing && reason == CloseTransportClose && c.netConn == nil {
+		// A polling session closed by the server, whose client closed too: nothing more
+		// will be collected, finish now rather than after the grace period.
+		c.mu.Unlock()
+		c.finish()
+		return
+	}
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return

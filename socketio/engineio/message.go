@@ -17,6 +17,7 @@ type Message struct {
 	buf    []byte // frame header reserve, then the packet bytes
 	start  int    // where the websocket frame (header + packet) begins in buf
 	binary bool
+	stamp  int64 // optional origin time in µs since the Unix epoch, reported to Options.OnWrite
 
 	b64Once sync.Once
 	b64     []byte // "b" + base64, the long-polling form of a binary message
@@ -75,6 +76,14 @@ func putFrameHeader(buf []byte, n int, binaryFrame bool) int {
 	buf[start] = 0x80 | opcode
 	return start
 }
+
+// SetStamp records an origin time (µs since the Unix epoch, e.g. when the event it carries was
+// committed) that Options.OnWrite receives after m is written to a client. Call it before m is
+// queued anywhere; zero means none.
+func (m *Message) SetStamp(us int64) { m.stamp = us }
+
+// Stamp returns the origin time set with SetStamp, or zero.
+func (m *Message) Stamp() int64 { return m.stamp }
 
 // Binary reports whether m is a binary message.
 func (m *Message) Binary() bool { return m.binary }

@@ -38,6 +38,11 @@ type Options struct {
 	// only same-origin requests (Origin host equal to the Host header). Requests without an
 	// Origin header (non-browser clients) are always allowed.
 	CheckOrigin func(origin string, r *http.Request) bool
+	// OnWrite, when set, is called after messages were written to a client (one call per
+	// websocket write or long-polling response, with the time the write completed). It runs on
+	// the writing goroutine and must be quick; msgs must not be retained. Use it to observe
+	// delivery latency with Message.Stamp.
+	OnWrite func(msgs []*Message, at time.Time)
 	// AllowRequest, when set, is called for every handshake (new session) and may refuse it:
 	// the error's message is sent to the client with HTTP 403.
 	AllowRequest func(r *http.Request) error

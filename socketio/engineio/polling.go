@@ -80,6 +80,14 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	batch := c.queue
 	c.queue = nil
 	closing := c.state == stateClosing
+	if closing && len(batch) > 1 && batch[len(batch)-1] == msgClose {
+		// As Node's engine.io does, deliver what was queued before the close first and the
+		// close packet on the next GET: the client handles a Socket.IO DISCONNECT in the same
+		// payload only after the transport close, and would report "transport close" instead
+		// of "io server disconnect".
+		batch, c.queue, closing = batch[:len(batch)-1], []*Message{msgClose}, false
+		c.srv.sched.Reset(c.timer, c.srv.opts.CloseGrace)
+	}
 	finished := c.state == stateClosed
 	// The official client never has a GET pending when it completes an upgrade (it waits for
 	// its GET to return first), so a GET still pending when the upgrade completed is a stray.
@@ -103,6 +111,9 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.queueBytes -= size
 	c.mu.Unlock()
 	writePayload(w, body)
+	if c.srv.opts.OnWrite != nil && len(batch) > 0 {
+		c.srv.opts.OnWrite(batch, time.Now())
+	}
 	if closing {
 		c.finish()
 	}
@@ -143,7 +154,8 @@ func writePayload(w http.ResponseWriter, body []byte) {
 // serveData handles a long-polling POST: the client's packets.
 func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
-	if c.netConn != nil || c.state != stateOpen {
+	// A closing session still reads POSTs: the client's close packet ends it at once.
+	if c.netConn != nil || c.state == stateClosed {
 		c.mu.Unlock()
 		writeError(w, http.StatusBadRequest, codeBadRequest, "")
 		return

@@ -70,6 +70,22 @@ func (s *Server) Count() int {
 	return len(s.sessions)
 }
 
+// TransportCounts returns the number of open sessions on each transport ("polling",
+// "websocket"). It walks every session: call it for introspection, not per message.
+func (s *Server) TransportCounts() map[string]int {
+	s.mu.RLock()
+	conns := make([]*Conn, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		conns = append(conns, c)
+	}
+	s.mu.RUnlock()
+	counts := map[string]int{transportPolling: 0, transportWebsocket: 0}
+	for _, c := range conns {
+		counts[c.Transport()]++
+	}
+	return counts
+}
+
 // Close closes every session with CloseServerShutdown (queued messages are still flushed) and
 // refuses new ones. It does not wait for the sessions to finish.
 func (s *Server) Close() {

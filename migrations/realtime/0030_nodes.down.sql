@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS realtime.node_replies;
+DROP TABLE IF EXISTS realtime.nodes;
