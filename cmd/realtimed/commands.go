@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -148,4 +150,32 @@ func seedDemo(ctx context.Context, args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(fam)
+}
+
+// ready asks the node listening on the configured address whether it is ready: the image's
+// health check (distroless images have no shell or curl).
+func ready(args []string) error {
+	cfg, err := config.Load(os.Getenv, args)
+	if err != nil {
+		return usageError{err}
+	}
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return usageError{fmt.Errorf("ready: REALTIME_ADDR %q: %w", cfg.Addr, err)}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	res, err := client.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
+	if err != nil {
+		return fmt.Errorf("ready: %w", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("ready: not ready (%d): %s", res.StatusCode, strings.TrimSpace(string(body)))
+	}
+	fmt.Print(string(body))
+	return nil
 }

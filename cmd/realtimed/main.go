@@ -5,6 +5,7 @@
 //	realtimed triggers apply          apply the rule files
 //	realtimed token --user ID [--ttl 1h]   sign a JWT with REALTIME_JWT_SECRET (development)
 //	realtimed demo                    seed the demo family (reference schema) and print it as JSON
+//	realtimed ready                   exit 0 if the node on REALTIME_ADDR is ready (container health checks)
 //
 // Configuration comes from the environment; flags override it (realtimed --help lists both).
 // Exit status: 0 success, 1 runtime failure, 2 bad configuration or usage.
@@ -61,8 +62,10 @@ func run(args []string) error {
 		return token(args)
 	case "demo":
 		return seedDemo(ctx, args)
+	case "ready":
+		return ready(args)
 	}
-	return usageError{fmt.Errorf("unknown command %q (serve, migrate, triggers, token, demo; --help for more)", cmd)}
+	return usageError{fmt.Errorf("unknown command %q (serve, migrate, triggers, token, demo, ready; --help for more)", cmd)}
 }
 
 // load reads the configuration from the environment and flags.
@@ -95,6 +98,7 @@ commands:
   triggers apply              apply the rule files (sql/triggers or REALTIME_TRIGGERS_DIR)
   token --user ID [--ttl 1h]  sign a development JWT with REALTIME_JWT_SECRET
   demo                        seed the demo family (needs the reference schema), print it as JSON
+  ready                       exit 0 if the local node (REALTIME_ADDR) answers /readyz with 200
 
 configuration (environment variable, flag, default):
 `)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,5 +97,39 @@ func TestMigrateAndTriggers(t *testing.T) {
 	}
 	if out, stderr, code := runCLI(t, env, "demo"); code != 0 || !strings.Contains(out, `"familyId"`) {
 		t.Fatalf("demo: %d %q %q", code, out, stderr)
+	}
+}
+
+// TestReady is the container health check: exit 0 with a ready node on REALTIME_ADDR, 1 otherwise.
+func TestReady(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	status := http.StatusServiceUnavailable
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"ready":` + map[bool]string{true: "true", false: "false"}[status == 200] + "}\n"))
+	})}
+	go srv.Serve(ln) //nolint:errcheck
+	defer srv.Close()
+
+	_, stderr, code := runCLI(t, []string{"REALTIME_ADDR=" + addr}, "ready")
+	if code != 1 || !strings.Contains(stderr, "not ready (503)") {
+		t.Fatalf("unready node: exit %d, stderr %q", code, stderr)
+	}
+	status = http.StatusOK
+	out, stderr, code := runCLI(t, []string{"REALTIME_ADDR=" + addr}, "ready")
+	if code != 0 || !strings.Contains(out, `"ready":true`) {
+		t.Fatalf("ready node: exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	srv.Close()
+	if _, _, code := runCLI(t, []string{"REALTIME_ADDR=" + addr}, "ready"); code != 1 {
+		t.Fatalf("no node: exit %d, want 1", code)
 	}
 }
