@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/realtimed/realtimed/internal/pgtest"
@@ -107,14 +108,16 @@ func TestReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	status := http.StatusServiceUnavailable
+	var status atomic.Int32
+	status.Store(http.StatusServiceUnavailable)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/readyz" {
 			http.NotFound(w, r)
 			return
 		}
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(`{"ready":` + map[bool]string{true: "true", false: "false"}[status == 200] + "}\n"))
+		code := int(status.Load())
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"ready":` + map[bool]string{true: "true", false: "false"}[code == 200] + "}\n"))
 	})}
 	go srv.Serve(ln) //nolint:errcheck
 	defer srv.Close()
@@ -123,7 +126,7 @@ func TestReady(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "not ready (503)") {
 		t.Fatalf("unready node: exit %d, stderr %q", code, stderr)
 	}
-	status = http.StatusOK
+	status.Store(http.StatusOK)
 	out, stderr, code := runCLI(t, []string{"REALTIME_ADDR=" + addr}, "ready")
 	if code != 0 || !strings.Contains(out, `"ready":true`) {
 		t.Fatalf("ready node: exit %d, out %q, stderr %q", code, out, stderr)
