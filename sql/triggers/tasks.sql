@@ -66,6 +66,9 @@ DECLARE
     new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
     recipients text[];
 BEGIN
+    IF TG_OP = 'UPDATE' AND new_row - 'updated_at' = old_row - 'updated_at' THEN
+        RETURN NULL; -- nothing a client shows changed
+    END IF;
     IF TG_OP = 'DELETE' THEN
         IF OLD.deleted_at IS NULL THEN
             PERFORM realtime.publish('task.deleted', realtime.task_recipients(old_row), '{}',
@@ -104,7 +107,7 @@ BEGIN
         PERFORM realtime.publish('task.assigned',
                                  ARRAY(SELECT DISTINCT u FROM unnest(recipients || realtime.task_recipients(old_row)) AS u),
                                  '{}', realtime.task_payload(new_row));
-    ELSIF new_row - 'updated_at' IS DISTINCT FROM old_row - 'updated_at' THEN
+    ELSE
         PERFORM realtime.publish('task.updated', recipients, '{}', realtime.task_payload(new_row));
     END IF;
     RETURN NULL;
