@@ -37,6 +37,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	AdminToken      string
 	Demo            bool
+	ClientEventRate int
+	ClientEventMax  int
+	TypingRate      int
+	TypingTimeout   time.Duration
 }
 
 // Var is one setting: its environment variable, flag, default and meaning.
@@ -91,6 +95,14 @@ var Vars = []Var{
 		func(c *Config, v string) error { c.AdminToken = v; return nil }},
 	{"REALTIME_DEMO", "demo", "false", "Demo mode for the console at /: lists the demo family with tokens and enables /demo/ endpoints that write to the database. Development only.",
 		func(c *Config, v string) error { return setBool(&c.Demo, v) }},
+	{"REALTIME_CLIENT_EVENT_RATE", "client-event-rate", "20", "Client events (commands) one socket may send per second, in bursts of up to twice as many; the rest are dropped (acked rate_limited).",
+		func(c *Config, v string) error { return setPositive(&c.ClientEventRate, v) }},
+	{"REALTIME_CLIENT_EVENT_MAX_BYTES", "client-event-max-bytes", "4096", "Largest client event (its arguments), in bytes; larger ones are dropped (acked payload_too_large).",
+		func(c *Config, v string) error { return setPositive(&c.ClientEventMax, v) }},
+	{"REALTIME_TYPING_RATE", "typing-rate", "2", "Typing indicators one socket may start per second, in bursts of up to twice as many (acked rate_limited beyond).",
+		func(c *Config, v string) error { return setPositive(&c.TypingRate, v) }},
+	{"REALTIME_TYPING_TIMEOUT", "typing-timeout", "5s", "A typing indicator that typing:start has not renewed for this long ends with typing.stopped.",
+		func(c *Config, v string) error { return setDuration(&c.TypingTimeout, v) }},
 }
 
 // Load reads the configuration: defaults, then the environment (getenv), then flags in args.

@@ -26,6 +26,7 @@ func (r *Router) authenticate(s *socketio.Socket) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	defer cancel()
+	gen := r.revs.generation()
 	id, err := r.verifier.Verify(ctx, token)
 	if err != nil {
 		var ae *auth.Error
@@ -40,7 +41,16 @@ func (r *Router) authenticate(s *socketio.Socket) error {
 			WithError(ae.Err).Info("auth: connection refused")
 		return connectError(ae)
 	}
-	s.Data = &Client{Identity: *id}
+	c := &Client{Identity: *id, revGen: gen}
+	if id.Method == auth.MethodSession {
+		c.SessionHash = SessionHash(id.SessionToken)
+		if revoked, known := r.revs.sessionRevokedSince(gen, c.SessionHash); revoked || !known {
+			// Revoked while it was being verified: let the client try again, and the database
+			// answer it.
+			return fmt.Errorf("%w: the session was revoked while it was being verified", socketio.ErrRetryLater)
+		}
+	}
+	s.Data = c
 	s.Join(UserRoom(id.UserID))
 	r.log.WithFields(map[string]any{"sid": s.Conn().ID(), "user": id.UserID, "room": UserRoom(id.UserID)}).Debug("joined")
 	return nil

@@ -39,8 +39,57 @@ const maxChatIDBytes = 256
 type Commands struct {
 	// Membership decides who may join a chat room. Required.
 	Membership *Membership
+	// Control carries typing indicators to every node (control.Publisher: NOTIFY through
+	// PostgreSQL); they come back to each node's HandleControl. Required.
+	Control Publisher
 	// QueryTimeout bounds one membership check. Zero means 5s.
 	QueryTimeout time.Duration
+	// Limits bound what one socket may send.
+	Limits Limits
+}
+
+// Publisher sends a control message to every node, without blocking; false when dropped.
+type Publisher interface {
+	Publish(msg []byte) bool
+}
+
+// Limits bound what one socket may send. Zero values select the documented defaults.
+type Limits struct {
+	// EventRate is the client events a socket may send per second, with bursts of twice as
+	// many; the rest are dropped (acked rate_limited). Zero means 20.
+	EventRate float64
+	// MaxEventBytes bounds one client event's arguments; larger events are dropped (acked
+	// payload_too_large). Zero means 4096.
+	MaxEventBytes int
+	// TypingRate is the typing indicators a socket may start per second, with bursts of twice
+	// as many (typing:start while already typing only extends the indicator). Zero means 2.
+	TypingRate float64
+	// TypingTimeout ends a typing indicator that typing:start has not renewed. Zero means 5s.
+	TypingTimeout time.Duration
+}
+
+// Default limits.
+const (
+	DefaultEventRate     = 20
+	DefaultMaxEventBytes = 4096
+	DefaultTypingRate    = 2
+	DefaultTypingTimeout = 5 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.EventRate <= 0 {
+		l.EventRate = DefaultEventRate
+	}
+	if l.MaxEventBytes <= 0 {
+		l.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if l.TypingRate <= 0 {
+		l.TypingRate = DefaultTypingRate
+	}
+	if l.TypingTimeout <= 0 {
+		l.TypingTimeout = DefaultTypingTimeout
+	}
+	return l
 }
 
 // commandAck is the acknowledgement of a command.
@@ -63,15 +112,20 @@ func (c Commands) timeout() time.Duration {
 	return c.QueryTimeout
 }
 
-// EnableCommands registers the client commands room:join and room:leave on the router's
-// namespace. Call it before clients connect.
+// EnableCommands registers the client commands (room:join, room:leave, typing:start,
+// typing:stop) on the router's namespace, behind the per-socket limits, which also apply to
+// unknown events. Call it before clients connect.
 func (r *Router) EnableCommands(c Commands) {
-	if c.Membership == nil {
-		panic("router: Commands.Membership is required")
+	if c.Membership == nil || c.Control == nil {
+		panic("router: Commands.Membership and Commands.Control are required")
 	}
+	c.Limits = c.Limits.withDefaults()
 	r.cmds = c
-	r.ns.On(CmdRoomJoin, r.onRoomJoin)
-	r.ns.On(CmdRoomLeave, r.onRoomLeave)
+	r.ns.On(CmdRoomJoin, r.guard(r.onRoomJoin))
+	r.ns.On(CmdRoomLeave, r.guard(r.onRoomLeave))
+	r.ns.On(CmdTypingStart, r.guard(r.onTypingStart))
+	r.ns.On(CmdTypingStop, r.guard(r.onTypingStop))
+	r.ns.OnUnknown(r.guard(r.onUnknown))
 }
 
 // Membership returns the membership checker of the commands (nil before EnableCommands).
@@ -86,6 +140,7 @@ func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
 		return
 	}
 	c := ClientOf(s)
+	gen := r.revs.generation()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cmds.timeout())
 	access, err := r.cmds.Membership.Check(ctx, c.UserID, chatID)
 	cancel()
@@ -105,10 +160,39 @@ func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
 		r.refused(s, e, ErrForbidden, chatID, nil)
 		return
 	}
+	if code := r.joinChecked(s, c, chatID, gen); code != "" {
+		r.refused(s, e, code, chatID, nil)
+		return
+	}
 	room := ChatRoom(chatID)
-	s.Join(room)
 	r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": c.UserID, "room": room}).Debug("joined")
 	reply(e, okAck(room))
+}
+
+// joinChecked joins the chat's room after a membership check that started at revocation
+// generation gen, unless the membership was revoked since: a removal that committed after the
+// check read the database may have been handled before the socket was in the room, and found
+// nothing to take out. It returns an error code, or "" once joined.
+func (r *Router) joinChecked(s *socketio.Socket, c *Client, chatID string, gen uint64) string {
+	check := func() string {
+		switch revoked, known := r.revs.memberRevokedSince(gen, c.UserID, chatID); {
+		case revoked:
+			return ErrForbidden
+		case !known:
+			return ErrUnavailable
+		}
+		return ""
+	}
+	if code := check(); code != "" {
+		return code
+	}
+	room := ChatRoom(chatID)
+	s.Join(room)
+	if code := check(); code != "" { // handled while joining
+		s.Leave(room)
+		return code
+	}
+	return ""
 }
 
 // onRoomLeave handles room:leave {chatId}: the socket leaves chat:<chatId> (whether or not it
@@ -121,6 +205,7 @@ func (r *Router) onRoomLeave(s *socketio.Socket, e *socketio.Event) {
 	}
 	room := ChatRoom(chatID)
 	s.Leave(room)
+	r.stopTyping(s, chatID)
 	r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": ClientOf(s).UserID, "room": room}).Debug("left")
 	reply(e, okAck(room))
 }

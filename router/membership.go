@@ -12,9 +12,13 @@ import (
 // DefaultMembershipQuery answers "is user $2 a member of chat $1" in the reference schema. A
 // membership query takes the chat id ($1) and the user id ($2) as text and returns one row with
 // one boolean (is a member) when the chat exists, and no row when it does not.
+//
+// The chat id names the room (chat:<id>) that rules publish to, so it must be the id exactly as
+// rules write it: a UUID in its canonical lowercase text. Another spelling of the same UUID is
+// not found, rather than joining a room that no event reaches and no revocation leaves.
 const DefaultMembershipQuery = `SELECT EXISTS (
     SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id::text = $2)
-FROM chats c WHERE c.id = $1::text::uuid`
+FROM chats c WHERE c.id = $1::text::uuid AND c.id::text = $1`
 
 // Access is the answer of a membership check.
 type Access uint8

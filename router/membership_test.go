@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,8 @@ func TestMembershipCheck(t *testing.T) {
 		{"user id that is not a uuid", "user-1", f.chatID, router.NotMember, nil},
 		{"unknown chat", f.member, "6f1c1a52-9d4e-4b53-9d43-3c1f7e1a0c11", router.NoSuchChat, nil},
 		{"chat id that is not a uuid", f.member, "general", router.NoSuchChat, router.ErrBadChatID},
+		{"uuid in upper case (rules publish to the lowercase room)", f.member, strings.ToUpper(f.chatID), router.NoSuchChat, nil},
+		{"uuid in braces", f.member, "{" + f.chatID + "}", router.NoSuchChat, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ type Router struct {
 	log      *logrus.Logger
 	hooks    Hooks
 	cmds     Commands
+	revs     revocationLog
 }
 
 // New wires a router into ns: authentication middleware and connection logging.
@@ -44,6 +45,10 @@ func New(ns *socketio.Namespace, verifier *auth.Verifier, log *logrus.Logger, ho
 // named. The packet is encoded once; the event's position goes last as its offset (a string),
 // as Socket.IO's connection-state recovery expects.
 func (r *Router) Deliver(env *listener.Envelope) {
+	if IsInternal(env) {
+		r.internal(env)
+		return
+	}
 	rooms := make([]string, 0, len(env.Users)+len(env.Rooms))
 	for _, u := range env.Users {
 		rooms = append(rooms, UserRoom(u))
@@ -80,12 +85,28 @@ func (r *Router) onConnection(s *socketio.Socket) {
 		"sid": s.ID(), "user": c.UserID, "auth": c.Method, "transport": s.Conn().Transport(),
 		"remote": s.Conn().RemoteAddr(),
 	}).Debug("connected")
+	if !c.ExpiresAt.IsZero() {
+		r.expireAt(s, c, c.ExpiresAt)
+	}
+	// A revocation of the session handled after it was verified and before the socket was in
+	// its user room found nothing to close: close it now.
+	if c.SessionHash != "" {
+		if revoked, known := r.revs.sessionRevokedSince(c.revGen, c.SessionHash); revoked || !known {
+			r.closeTransport(s, c, "session revoked while connecting")
+		}
+	}
 }
 
 func (r *Router) onDisconnect(s *socketio.Socket, reason socketio.DisconnectReason) {
 	entry := r.log.WithFields(logrus.Fields{"sid": s.ID(), "reason": string(reason)})
 	if c := ClientOf(s); c != nil {
 		entry = entry.WithField("user", c.UserID)
+		c.mu.Lock()
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		c.mu.Unlock()
+		r.stopAllTyping(s, c)
 	}
 	entry.Debug("disconnected")
 	if r.hooks.Disconnected != nil {

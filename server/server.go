@@ -19,6 +19,7 @@ import (
 	"github.com/realtimed/realtimed/admin"
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/config"
+	"github.com/realtimed/realtimed/control"
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/migrations"
@@ -30,18 +31,19 @@ import (
 
 // Server is one realtimed node.
 type Server struct {
-	cfg      config.Config
-	log      *logrus.Logger
-	pool     *pgxpool.Pool
-	io       *socketio.Server
-	listener *listener.Listener
-	router   *router.Router
-	metrics  *metrics.Metrics
-	admin    *admin.API
-	control  controlMux
-	node     string
-	mux      *http.ServeMux
-	stopping atomic.Bool
+	cfg       config.Config
+	log       *logrus.Logger
+	pool      *pgxpool.Pool
+	io        *socketio.Server
+	listener  *listener.Listener
+	router    *router.Router
+	metrics   *metrics.Metrics
+	admin     *admin.API
+	control   controlMux
+	node      string
+	publisher *control.Publisher
+	mux       *http.ServeMux
+	stopping  atomic.Bool
 }
 
 // New connects to the database and builds the node. Call Prepare, then Run.
@@ -83,7 +85,18 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		AuthFailed:   s.metrics.AuthFailed,
 		Disconnected: s.metrics.Disconnected,
 	})
-	s.router.EnableCommands(router.Commands{Membership: router.NewMembership(pool, cfg.MembershipQuery)})
+	s.publisher = control.NewPublisher(pool, control.Config{Logger: log})
+	s.router.EnableCommands(router.Commands{
+		Membership: router.NewMembership(pool, cfg.MembershipQuery),
+		Control:    s.publisher,
+		Limits: router.Limits{
+			EventRate:     float64(cfg.ClientEventRate),
+			MaxEventBytes: cfg.ClientEventMax,
+			TypingRate:    float64(cfg.TypingRate),
+			TypingTimeout: cfg.TypingTimeout,
+		},
+	})
+	s.control[router.ControlTyping] = s.router.HandleControl
 	s.listener = listener.New(listener.Config{
 		DatabaseURL: cfg.DatabaseURL, Logger: log, OnControl: s.control.dispatch(log),
 	}, s.router.Deliver)
@@ -198,6 +211,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(adminDone)
 		s.admin.Run(actx)
 	}()
+	publisherDone := make(chan struct{})
+	go func() {
+		defer close(publisherDone)
+		s.publisher.Run(lctx)
+	}()
 	httpSrv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -214,6 +232,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopAdmin()
 	<-listenerDone
 	<-adminDone
+	<-publisherDone
 	return err
 }
 

@@ -6,6 +6,11 @@
 --
 -- Payload: chatId, familyId, userId (the member added or removed), member (the membership
 -- row, camelCase keys), chat (the chat, null when the chat itself is being deleted).
+--
+-- Live revocation: a member removed (or moved) also leaves chat:<chatId> on every node, ordered
+-- with the events (realtime.revoke_chat_member): the removed user receives chat.member_removed,
+-- then no later event of the chat. Deleting a chat or a user cascades here, so their members
+-- leave too.
 
 -- realtime.chat_member_event publishes event for the membership m (the row as jsonb) to the
 -- chat's members and m's user. The row is already in (INSERT) or out of (DELETE) the table.
@@ -50,6 +55,7 @@ BEGIN
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         -- The user is out of the chat.
         PERFORM realtime.chat_member_event('chat.member_removed', to_jsonb(OLD));
+        PERFORM realtime.revoke_chat_member(OLD.chat_id::text, OLD.user_id::text);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         -- The user is in the chat.
