@@ -23,6 +23,7 @@ type Client struct {
 	mu     sync.Mutex
 	expiry *socketio.Timer            // closes the transport when the credentials expire
 	typing map[string]*socketio.Timer // chat id → automatic typing.stopped, while typing
+	chats  map[string]int64           // chat id → stream position its room:join was checked as of
 	closed bool                       // disconnected: no new typing state
 
 	// Used only by the socket's event handlers, which run one at a time.
@@ -52,4 +53,28 @@ func inRoom(s *socketio.Socket, room string) bool {
 		}
 	}
 	return false
+}
+
+// admitChat records that the client joins chat on a membership check as of stream position
+// asOf.
+func (c *Client) admitChat(chatID string, asOf int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.chats == nil {
+		c.chats = make(map[string]int64, 1)
+	}
+	c.chats[chatID] = max(c.chats[chatID], asOf)
+}
+
+// forgetChat applies a removal from chat published at stream position pos: it reports false
+// when the client's membership was checked as of pos or later (the removal is older than the
+// check), and otherwise forgets the chat.
+func (c *Client) forgetChat(chatID string, pos int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if asOf, ok := c.chats[chatID]; ok && asOf >= pos {
+		return false
+	}
+	delete(c.chats, chatID)
+	return true
 }

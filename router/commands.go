@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -24,12 +25,13 @@ const (
 
 // Error codes of command acks: {ok:false, error:"<code>"}.
 const (
-	ErrBadRequest  = "bad_request"       // the payload is not {chatId: "<id>"}
-	ErrForbidden   = "forbidden"         // the user is not a member of the chat (or not in its room)
-	ErrNotFound    = "not_found"         // there is no such chat
-	ErrUnavailable = "unavailable"       // the database could not answer; try again
-	ErrRateLimited = "rate_limited"      // the socket sent too many events
-	ErrTooLarge    = "payload_too_large" // the event's arguments are over the size limit
+	ErrBadRequest   = "bad_request"       // the payload is not {chatId: "<id>"}
+	ErrForbidden    = "forbidden"         // the user is not a member of the chat (or not in its room)
+	ErrNotFound     = "not_found"         // there is no such chat
+	ErrUnavailable  = "unavailable"       // the database could not answer; try again
+	ErrRateLimited  = "rate_limited"      // the socket sent too many events
+	ErrTooLarge     = "payload_too_large" // the event's arguments are over the size limit
+	ErrUnknownEvent = "unknown_event"     // the server has no such command
 )
 
 // maxChatIDBytes bounds a chat id; longer ids are bad requests.
@@ -140,9 +142,8 @@ func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
 		return
 	}
 	c := ClientOf(s)
-	gen := r.revs.generation()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cmds.timeout())
-	access, err := r.cmds.Membership.Check(ctx, c.UserID, chatID)
+	access, asOf, err := r.cmds.Membership.Check(ctx, c.UserID, chatID)
 	cancel()
 	switch {
 	case errors.Is(err, ErrBadChatID):
@@ -160,7 +161,7 @@ func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
 		r.refused(s, e, ErrForbidden, chatID, nil)
 		return
 	}
-	if code := r.joinChecked(s, c, chatID, gen); code != "" {
+	if code := r.joinChecked(s, c, chatID, asOf); code != "" {
 		r.refused(s, e, code, chatID, nil)
 		return
 	}
@@ -169,13 +170,12 @@ func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
 	reply(e, okAck(room))
 }
 
-// joinChecked joins the chat's room after a membership check that started at revocation
-// generation gen, unless the membership was revoked since: a removal that committed after the
-// check read the database may have been handled before the socket was in the room, and found
-// nothing to take out. It returns an error code, or "" once joined.
-func (r *Router) joinChecked(s *socketio.Socket, c *Client, chatID string, gen uint64) string {
+// joinChecked joins the chat's room on a membership check as of stream position asOf, unless
+// a removal published after asOf has been handled already: it found the socket outside the
+// room and had nothing to take it out of. It returns an error code, or "" once joined.
+func (r *Router) joinChecked(s *socketio.Socket, c *Client, chatID string, asOf int64) string {
 	check := func() string {
-		switch revoked, known := r.revs.memberRevokedSince(gen, c.UserID, chatID); {
+		switch revoked, known := r.revs.memberRevokedAfter(asOf, c.UserID, chatID); {
 		case revoked:
 			return ErrForbidden
 		case !known:
@@ -186,9 +186,11 @@ func (r *Router) joinChecked(s *socketio.Socket, c *Client, chatID string, gen u
 	if code := check(); code != "" {
 		return code
 	}
+	c.admitChat(chatID, asOf)
 	room := ChatRoom(chatID)
 	s.Join(room)
 	if code := check(); code != "" { // handled while joining
+		c.forgetChat(chatID, math.MaxInt64)
 		s.Leave(room)
 		return code
 	}
@@ -204,6 +206,7 @@ func (r *Router) onRoomLeave(s *socketio.Socket, e *socketio.Event) {
 		return
 	}
 	room := ChatRoom(chatID)
+	ClientOf(s).forgetChat(chatID, math.MaxInt64)
 	s.Leave(room)
 	r.stopTyping(s, chatID)
 	r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": ClientOf(s).UserID, "room": room}).Debug("left")

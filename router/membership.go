@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -53,7 +54,7 @@ type Querier interface {
 // answers "is user U a member of chat C", for room:join and for recovered connections.
 type Membership struct {
 	db    Querier
-	query string
+	query string // the membership query, wrapped to read the stream position in its snapshot
 }
 
 // NewMembership returns a checker running query (DefaultMembershipQuery when empty) on db.
@@ -61,25 +62,29 @@ func NewMembership(db Querier, query string) *Membership {
 	if query == "" {
 		query = DefaultMembershipQuery
 	}
-	return &Membership{db: db, query: query}
+	query = strings.TrimRight(strings.TrimSpace(query), ";")
+	return &Membership{db: db, query: `SELECT (SELECT coalesce(max(pos), 0) FROM realtime.events), q.* FROM (` +
+		query + "\n) AS q"}
 }
 
-// Check reports whether user is a member of chat. Errors: ErrBadChatID (wrapped) when the
-// database refuses the chat id as malformed; any other error means the answer is unknown.
-func (m *Membership) Check(ctx context.Context, userID, chatID string) (Access, error) {
+// Check reports whether user is a member of chat, and the position of the event stream that
+// the answer is as of: a removal published at or below asOf (realtime.revoke_chat_member) is
+// reflected in the answer, one above it is not. Errors: ErrBadChatID (wrapped) when the database
+// refuses the chat id as malformed; any other error means the answer is unknown.
+func (m *Membership) Check(ctx context.Context, userID, chatID string) (access Access, asOf int64, err error) {
 	var member bool
-	err := m.db.QueryRow(ctx, m.query, chatID, userID).Scan(&member)
+	err = m.db.QueryRow(ctx, m.query, chatID, userID).Scan(&asOf, &member)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return NoSuchChat, nil
+		return NoSuchChat, 0, nil
 	case err != nil:
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && len(pe.Code) == 5 && pe.Code[:2] == "22" { // data exception
-			return NoSuchChat, fmt.Errorf("%w: %s", ErrBadChatID, pe.Message)
+			return NoSuchChat, 0, fmt.Errorf("%w: %s", ErrBadChatID, pe.Message)
 		}
-		return NoSuchChat, fmt.Errorf("checking membership of chat %q: %w", chatID, err)
+		return NoSuchChat, 0, fmt.Errorf("checking membership of chat %q: %w", chatID, err)
 	case member:
-		return Member, nil
+		return Member, asOf, nil
 	}
-	return NotMember, nil
+	return NotMember, asOf, nil
 }

@@ -65,7 +65,7 @@ func TestMembershipCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			got, err := m.Check(ctx, tt.user, tt.chat)
+			got, _, err := m.Check(ctx, tt.user, tt.chat)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error = %v, want %v", err, tt.wantErr)
 			}
@@ -89,7 +89,7 @@ func TestMembershipCustomQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := router.NewMembership(f.pool, `SELECT EXISTS (SELECT 1 FROM participants p WHERE p.slug = c.slug AND p.account = $2)
-		FROM conversations c WHERE c.slug = $1`)
+		FROM conversations c WHERE c.slug = $1 -- a trailing comment is fine`)
 	for _, tt := range []struct {
 		user, chat string
 		want       router.Access
@@ -99,7 +99,7 @@ func TestMembershipCustomQuery(t *testing.T) {
 		{"acct-2", "general", router.NotMember},
 		{"acct-1", "nope", router.NoSuchChat},
 	} {
-		got, err := m.Check(ctx, tt.user, tt.chat)
+		got, _, err := m.Check(ctx, tt.user, tt.chat)
 		if err != nil || got != tt.want {
 			t.Errorf("Check(%s, %s) = %v, %v; want %v", tt.user, tt.chat, got, err, tt.want)
 		}
@@ -112,7 +112,7 @@ func TestMembershipDatabaseErrors(t *testing.T) {
 	f := newChatFixture(t)
 	ctx := context.Background()
 	broken := router.NewMembership(f.pool, `SELECT member FROM no_such_table WHERE chat = $1 AND usr = $2`)
-	if _, err := broken.Check(ctx, f.member, f.chatID); err == nil || errors.Is(err, router.ErrBadChatID) {
+	if _, _, err := broken.Check(ctx, f.member, f.chatID); err == nil || errors.Is(err, router.ErrBadChatID) {
 		t.Fatalf("broken query: error = %v, want a database error", err)
 	}
 	closed, err := pgxpool.New(ctx, f.pool.Config().ConnString())
@@ -120,7 +120,38 @@ func TestMembershipDatabaseErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed.Close()
-	if _, err := router.NewMembership(closed, "").Check(ctx, f.member, f.chatID); err == nil || errors.Is(err, router.ErrBadChatID) {
+	if _, _, err := router.NewMembership(closed, "").Check(ctx, f.member, f.chatID); err == nil || errors.Is(err, router.ErrBadChatID) {
 		t.Fatalf("closed pool: error = %v, want a database error", err)
+	}
+}
+
+// TestMembershipAsOf: the answer comes with the stream position it is as of, read in the same
+// snapshot: a removal's revocation event is at or below it exactly when the answer reflects
+// the removal.
+func TestMembershipAsOf(t *testing.T) {
+	f := newChatFixture(t)
+	ctx := context.Background()
+	m := router.NewMembership(f.pool, "")
+	head := func() int64 {
+		var pos int64
+		if err := f.pool.QueryRow(ctx, "SELECT coalesce(max(pos), 0) FROM realtime.events").Scan(&pos); err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	access, asOf, err := m.Check(ctx, f.member, f.chatID)
+	if err != nil || access != router.Member || asOf != head() {
+		t.Fatalf("before the removal: %v as of %d (head %d), %v", access, asOf, head(), err)
+	}
+	if _, err := f.pool.Exec(ctx, "DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2", f.chatID, f.member); err != nil {
+		t.Fatal(err)
+	}
+	var revokedAt int64
+	if err := f.pool.QueryRow(ctx, "SELECT max(pos) FROM realtime.events WHERE event = 'realtime.revoke_chat_member'").Scan(&revokedAt); err != nil {
+		t.Fatal(err)
+	}
+	access, asOf2, err := m.Check(ctx, f.member, f.chatID)
+	if err != nil || access != router.NotMember || asOf2 < revokedAt || revokedAt <= asOf {
+		t.Fatalf("after the removal at %d: %v as of %d (before: as of %d), %v", revokedAt, access, asOf2, asOf, err)
 	}
 }

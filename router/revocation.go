@@ -65,14 +65,14 @@ func (r *Router) internal(env *listener.Envelope) {
 			entry.Warn("internal event without a chat; ignored")
 			return
 		}
-		n := r.revokeMember(p.UserID, p.ChatID)
+		n := r.revokeMember(env.Pos, p.UserID, p.ChatID)
 		entry.WithFields(logrus.Fields{"user": p.UserID, "chat": p.ChatID, "sockets": n}).Info("chat member removed: sockets left the chat's room")
 	case EventRevokeSession:
 		if p.SessionHash == "" {
 			entry.Warn("internal event without a session; ignored")
 			return
 		}
-		n := r.revokeSession(p.UserID, p.SessionHash, time.Time{})
+		n := r.revokeSession(env.Pos, p.UserID, p.SessionHash, time.Time{})
 		entry.WithFields(logrus.Fields{"user": p.UserID, "sockets": n}).Info("session revoked: its sockets are disconnected")
 	case EventSessionExpires:
 		if p.SessionHash == "" || p.ExpiresAt == nil {
@@ -80,7 +80,7 @@ func (r *Router) internal(env *listener.Envelope) {
 			return
 		}
 		at := time.UnixMilli(*p.ExpiresAt)
-		n := r.revokeSession(p.UserID, p.SessionHash, at)
+		n := r.revokeSession(env.Pos, p.UserID, p.SessionHash, at)
 		entry.WithFields(logrus.Fields{"user": p.UserID, "sockets": n, "expires_at": at}).Info("session expiry changed")
 	default:
 		entry.Warn("unknown internal event; ignored")
@@ -88,12 +88,17 @@ func (r *Router) internal(env *listener.Envelope) {
 }
 
 // revokeMember takes the user's sockets on this node out of the chat's room and ends their
-// typing indicators there. It returns how many sockets were in the room.
-func (r *Router) revokeMember(userID, chatID string) int {
-	r.revs.add(revoked{user: userID, chat: chatID})
+// typing indicators there, unless they joined after the removal (their membership check saw
+// a database where the user was a member again). It returns how many sockets left the room.
+func (r *Router) revokeMember(pos int64, userID, chatID string) int {
+	r.revs.add(revoked{pos: pos, user: userID, chat: chatID})
 	room := ChatRoom(chatID)
 	n := 0
 	for _, s := range r.ns.Sockets(UserRoom(userID)) {
+		c := ClientOf(s)
+		if c == nil || !c.forgetChat(chatID, pos) {
+			continue
+		}
 		if inRoom(s, room) {
 			s.Leave(room)
 			n++
@@ -106,11 +111,10 @@ func (r *Router) revokeMember(userID, chatID string) int {
 // revokeSession acts on the user's sockets on this node that authenticated with the session:
 // with a zero expiry, or one that has passed, their transports are closed at once; otherwise
 // they are closed at the new expiry. It returns how many sockets it found.
-func (r *Router) revokeSession(userID, hash string, expires time.Time) int {
-	now := time.Now()
-	revoke := expires.IsZero() || !expires.After(now)
+func (r *Router) revokeSession(pos int64, userID, hash string, expires time.Time) int {
+	revoke := expires.IsZero() || !expires.After(time.Now())
 	if revoke {
-		r.revs.add(revoked{user: userID, session: hash})
+		r.revs.add(revoked{pos: pos, user: userID, session: hash})
 	}
 	n := 0
 	for _, s := range r.ns.Sockets(UserRoom(userID)) {
@@ -152,11 +156,13 @@ func (r *Router) closeTransport(s *socketio.Socket, c *Client, why string) {
 
 // revoked is a revocation remembered for the checks that raced with it.
 type revoked struct {
-	gen                 uint64
+	gen                 uint64 // order in which this node handled it
+	pos                 int64  // position in the event stream
 	user, chat, session string
 }
 
-// revocationLog remembers the latest revocations, with a generation number, in a ring.
+// revocationLog remembers the latest revocations in a ring, in the order they were handled,
+// which is also stream order.
 type revocationLog struct {
 	mu   sync.Mutex
 	gen  uint64
@@ -178,30 +184,37 @@ func (l *revocationLog) add(rv revoked) {
 	l.ring[l.gen%uint64(len(l.ring))] = rv
 }
 
-// since reports whether a revocation matching match was handled after generation gen. known
-// is false when too many were handled since to tell.
-func (l *revocationLog) since(gen uint64, match func(*revoked) bool) (matched, known bool) {
+// find looks, newest first, through the revocations for which within holds, for one that
+// matches. known is false when the ring no longer reaches back far enough to tell.
+func (l *revocationLog) find(within, match func(*revoked) bool) (found, known bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.gen-gen >= uint64(len(l.ring)) {
-		return false, false
-	}
-	for g := gen + 1; g <= l.gen; g++ {
-		if match(&l.ring[g%uint64(len(l.ring))]) {
+	n := uint64(len(l.ring))
+	for g := l.gen; g > 0; g-- {
+		if l.gen-g >= n {
+			return false, false
+		}
+		rv := &l.ring[g%n]
+		if !within(rv) {
+			return false, true
+		}
+		if match(rv) {
 			return true, true
 		}
 	}
 	return false, true
 }
 
-// memberRevokedSince reports whether user lost chat after generation gen, or whether it cannot
-// tell (then known is false).
-func (l *revocationLog) memberRevokedSince(gen uint64, user, chat string) (found, known bool) {
-	return l.since(gen, func(rv *revoked) bool { return rv.user == user && rv.chat == chat })
+// memberRevokedAfter reports whether a removal of user from chat published after stream
+// position asOf has been handled (or whether it cannot tell: known is false).
+func (l *revocationLog) memberRevokedAfter(asOf int64, user, chat string) (found, known bool) {
+	return l.find(func(rv *revoked) bool { return rv.pos > asOf },
+		func(rv *revoked) bool { return rv.chat == chat && rv.user == user })
 }
 
-// sessionRevokedSince reports whether the session was revoked after generation gen, or
-// whether it cannot tell (then known is false).
+// sessionRevokedSince reports whether the session was revoked after generation gen (or
+// whether it cannot tell: known is false).
 func (l *revocationLog) sessionRevokedSince(gen uint64, hash string) (found, known bool) {
-	return l.since(gen, func(rv *revoked) bool { return rv.session == hash })
+	return l.find(func(rv *revoked) bool { return rv.gen > gen },
+		func(rv *revoked) bool { return rv.session == hash })
 }

@@ -117,6 +117,6 @@ func (r *Router) onDisconnect(s *socketio.Socket, reason socketio.DisconnectReas
 func (r *Router) onUnknown(s *socketio.Socket, e *socketio.Event) {
 	r.log.WithFields(logrus.Fields{"sid": s.ID(), "event": e.Name}).Debug("ignored an unknown client event")
 	if e.HasAck() {
-		_ = e.Ack(map[string]any{"ok": false, "error": "unknown_event"})
+		reply(e, failAck(ErrUnknownEvent))
 	}
 }
