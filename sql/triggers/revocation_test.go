@@ -55,8 +55,8 @@ func exec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	}
 }
 
-// family creates a family with two users; it returns their ids.
-func family(t *testing.T, conn *pgx.Conn) (familyID, u1, u2 string) {
+// twoUsers creates a family with two users; it returns their ids.
+func twoUsers(t *testing.T, conn *pgx.Conn) (familyID, u1, u2 string) {
 	t.Helper()
 	err := conn.QueryRow(context.Background(), `
 		WITH fam AS (INSERT INTO families (name) VALUES ('f') RETURNING id),
@@ -71,7 +71,7 @@ func family(t *testing.T, conn *pgx.Conn) (familyID, u1, u2 string) {
 
 func TestSessionRulesRevokeByHash(t *testing.T) {
 	conn := connect(t)
-	_, u1, _ := family(t, conn)
+	_, u1, _ := twoUsers(t, conn)
 	const token = "secret-session-token"
 	exec(t, conn, `INSERT INTO sessions (token, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')`, token, u1)
 	hash := router.SessionHash(token)
@@ -107,7 +107,7 @@ func TestSessionRulesRevokeByHash(t *testing.T) {
 
 func TestSessionTokenChangeRevokesTheOldToken(t *testing.T) {
 	conn := connect(t)
-	_, u1, _ := family(t, conn)
+	_, u1, _ := twoUsers(t, conn)
 	exec(t, conn, `INSERT INTO sessions (token, user_id, expires_at) VALUES ('old', $1, now() + interval '1 hour')`, u1)
 	before := head(t, conn)
 	exec(t, conn, `UPDATE sessions SET token = 'new', expires_at = now() + interval '2 hours'`)
@@ -119,7 +119,7 @@ func TestSessionTokenChangeRevokesTheOldToken(t *testing.T) {
 
 func TestChatMemberRulesRevokeMembership(t *testing.T) {
 	conn := connect(t)
-	fam, u1, u2 := family(t, conn)
+	fam, u1, u2 := twoUsers(t, conn)
 	var chat string
 	if err := conn.QueryRow(context.Background(), `INSERT INTO chats (family_id, name) VALUES ($1, 'c') RETURNING id::text`, fam).Scan(&chat); err != nil {
 		t.Fatal(err)
