@@ -170,30 +170,43 @@ func (r *Router) onRoomJoin(s *socketio.Socket, e *socketio.Event) {
 	reply(e, okAck(room))
 }
 
-// joinChecked joins the chat's room on a membership check as of stream position asOf, unless
-// a removal published after asOf has been handled already: it found the socket outside the
-// room and had nothing to take it out of. It returns an error code, or "" once joined.
+// joinChecked joins the chat's room on a membership check as of stream position asOf (see
+// AdmitChat). It returns an error code, or "" once joined.
 func (r *Router) joinChecked(s *socketio.Socket, c *Client, chatID string, asOf int64) string {
-	check := func() string {
-		switch revoked, known := r.revs.memberRevokedAfter(asOf, c.UserID, chatID); {
-		case revoked:
-			return ErrForbidden
-		case !known:
-			return ErrUnavailable
-		}
-		return ""
-	}
-	if code := check(); code != "" {
+	if code := r.admit(c, chatID, asOf); code != "" {
 		return code
 	}
-	c.admitChat(chatID, asOf)
 	room := ChatRoom(chatID)
 	s.Join(room)
-	if code := check(); code != "" { // handled while joining
+	if code := r.admit(c, chatID, asOf); code != "" { // a removal was handled while joining
 		c.forgetChat(chatID, math.MaxInt64)
 		s.Leave(room)
 		return code
 	}
+	return ""
+}
+
+// AdmitChat prepares a socket to be put in chat:<chatID> on a membership check that
+// Membership.Check answered as of stream position asOf, for a caller that joins the room
+// itself (the chat rooms of a recovered session). It reports false when a removal of the user
+// from the chat published after asOf has been handled already (it found the socket outside the
+// room and had nothing to take it out of), or when that cannot be told. Otherwise it records
+// asOf, so that a removal older than the check, handled late, leaves the socket in the room.
+func (r *Router) AdmitChat(s *socketio.Socket, chatID string, asOf int64) bool {
+	c := ClientOf(s)
+	return c != nil && r.admit(c, chatID, asOf) == ""
+}
+
+// admit checks the revocation log for a removal after asOf and records the admission. It
+// returns an error code, or "".
+func (r *Router) admit(c *Client, chatID string, asOf int64) string {
+	switch revoked, known := r.revs.memberRevokedAfter(asOf, c.UserID, chatID); {
+	case revoked:
+		return ErrForbidden
+	case !known:
+		return ErrUnavailable
+	}
+	c.admitChat(chatID, asOf)
 	return ""
 }
 

@@ -134,6 +134,16 @@ func TestRevocationOrderAgainstJoins(t *testing.T) {
 	if n := s.ns.RoomSize(room); n != 0 {
 		t.Fatalf("%d sockets in the room", n)
 	}
+
+	// The same rule for callers that join rooms themselves (recovered sessions).
+	sock := s.ns.Sockets(router.UserRoom(f.member))[0]
+	latest := s.streamHead(t) + 1
+	if s.router.AdmitChat(sock, f.chatID, latest-1) {
+		t.Fatal("AdmitChat let in a socket on a check older than a handled removal")
+	}
+	if !s.router.AdmitChat(sock, f.chatID, latest) {
+		t.Fatal("AdmitChat refused a socket on a check as of the removal")
+	}
 }
 
 // TestInternalEventsAreNeverDelivered: revocations reach no client, whatever rooms it is in.
