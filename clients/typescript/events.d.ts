@@ -232,22 +232,43 @@ export interface EventPayloads {
 /** The name of an event. */
 export type EventName = keyof EventPayloads;
 
+/** typing.started / typing.stopped: another client of the chat's room is typing, or stopped. */
+export interface TypingEvent {
+  chatId: UUID;
+  /** Who is typing. */
+  userId: UUID;
+}
+
 /**
- * Listeners of every event, for socket.io-client's Socket<ServerToClientEvents, …>. The last
- * argument is the event's stream offset (kept by the client for connection-state recovery);
- * a one-argument handler can ignore it.
+ * Listeners of every event, for socket.io-client's Socket<ServerToClientEvents, …>. The events
+ * of the rules carry the event's stream offset as a last argument (kept by the client for
+ * connection-state recovery); a one-argument handler can ignore it. Typing indicators come from
+ * other clients (typing:start / typing:stop), not from the database, and carry no offset.
  */
 export type ServerToClientEvents = {
   [E in EventName]: (payload: EventPayloads[E], offset: string) => void;
+} & {
+  "typing.started": (payload: TypingEvent) => void;
+  "typing.stopped": (payload: TypingEvent) => void;
 };
 
 /** The acknowledgement of room:join and room:leave. */
 export type RoomAck = { ok: true; room: string } | { ok: false; error: string };
 
-/** What a client may send (see the README). */
+/** The acknowledgement of typing:start and typing:stop. */
+export type CommandAck = { ok: true } | { ok: false; error: string };
+
+/**
+ * What a client may send (see the README: chat rooms and client commands). Errors:
+ * "forbidden", "not_found", "bad_request", "unavailable", "rate_limited".
+ */
 export interface ClientToServerEvents {
   /** Join chat:<chatId> (members of the chat only). */
   "room:join": (request: { chatId: UUID }, ack: (result: RoomAck) => void) => void;
   /** Leave chat:<chatId>. */
   "room:leave": (request: { chatId: UUID }, ack: (result: RoomAck) => void) => void;
+  /** Show the others in chat:<chatId> that this user is typing (send it on every keystroke). */
+  "typing:start": (request: { chatId: UUID }, ack?: (result: CommandAck) => void) => void;
+  /** Hide the typing indicator. */
+  "typing:stop": (request: { chatId: UUID }, ack?: (result: CommandAck) => void) => void;
 }

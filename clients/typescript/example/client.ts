@@ -1,7 +1,7 @@
 // An example client: the seed's client code, typed with ../events.d.ts. `npm run check`
 // type-checks it (tsc --noEmit); nothing here runs in the tests.
 import { io, type Socket } from "socket.io-client";
-import type { ClientToServerEvents, EventPayloads, ServerToClientEvents, Task } from "../events";
+import type { ClientToServerEvents, CommandAck, EventPayloads, ServerToClientEvents, Task } from "../events";
 
 export type RealtimeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -41,7 +41,23 @@ export function connect(url: string, jwtOrSessionToken: string): RealtimeSocket 
   socket.on("message.new", (event) => console.log(event.message.userId, "says", event.message.body));
   socket.on("message.read", (event, offset) => console.log(event.userId, "read", event.messageId, "at", event.readAt, offset));
 
+  // Typing indicators of the others in a joined chat
+  socket.on("typing.started", ({ chatId, userId }) => console.log(userId, "is typing in", chatId));
+  socket.on("typing.stopped", ({ chatId, userId }) => console.log(userId, "stopped typing in", chatId));
+
   return socket;
+}
+
+/** Tells the chat this user is typing (on every keystroke; the server keeps it on). */
+export function typing(socket: RealtimeSocket, chatId: string) {
+  socket.emit("typing:start", { chatId });
+}
+
+/** Stops the indicator, reporting a refusal. */
+export async function stoppedTyping(socket: RealtimeSocket, chatId: string) {
+  // The ack of a command whose callback is optional comes back untyped: name its type.
+  const ack: CommandAck = await socket.emitWithAck("typing:stop", { chatId });
+  if (!ack.ok) console.warn("typing:stop refused:", ack.error);
 }
 
 /** Joins a chat's room; resolves with the room name or rejects with the server's error code. */
@@ -72,4 +88,6 @@ export function mistakes(socket: RealtimeSocket) {
   socket.on("claim.approved", (event) => { const s: "rejected" = event.status; console.log(s); });
   // @ts-expect-error room:join needs a chatId
   socket.emit("room:join", {}, () => {});
+  // @ts-expect-error typing events carry chatId and userId, no text
+  socket.on("typing.started", (event) => console.log(event.text));
 }
