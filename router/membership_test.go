@@ -19,7 +19,7 @@ type chatFixture struct {
 	member, other, chatID string
 }
 
-func newChatFixture(t *testing.T) chatFixture {
+func newChatFixture(t testing.TB) chatFixture {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
