@@ -137,6 +137,9 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 				return c, fmt.Errorf("config: %s (--%s) = %q: %w", v.Env, v.Flag, values[v.Env], err)
 			}
 		}
+		if c.Demo && c.JWTSecret == "" {
+			return c, errors.New("config: REALTIME_DEMO needs REALTIME_JWT_SECRET, to sign the demo members' tokens")
+		}
 		if c.PingTimeout >= c.PingInterval*4 {
 			return c, errors.New("config: REALTIME_PING_TIMEOUT should be shorter than a few REALTIME_PING_INTERVALs")
 		}

@@ -50,6 +50,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"REALTIME_LOG_FORMAT": "xml"}, nil, "REALTIME_LOG_FORMAT"},
 		{map[string]string{"REALTIME_CORS_ORIGINS": "localhost:3000"}, nil, "REALTIME_CORS_ORIGINS"},
 		{map[string]string{"REALTIME_AUTO_MIGRATE": "maybe"}, nil, "REALTIME_AUTO_MIGRATE"},
+		{map[string]string{"REALTIME_DEMO": "true"}, nil, "REALTIME_JWT_SECRET"},
+		{map[string]string{"REALTIME_DEMO": "yes please"}, nil, "REALTIME_DEMO"},
 		{nil, []string{"--no-such-flag"}, "no-such-flag"},
 		{nil, []string{"extra"}, "unexpected argument"},
 	}

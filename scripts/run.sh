@@ -18,6 +18,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export REALTIME_REFERENCE_SCHEMA=true
   export REALTIME_JWT_SECRET="${REALTIME_JWT_SECRET:-dev-secret-change-me}"
   export REALTIME_TRIGGERS_DIR="${REALTIME_TRIGGERS_DIR:-$PWD/sql/triggers}"
+  export REALTIME_DEMO=true
   demo=true
 fi
 
@@ -46,5 +47,9 @@ if [ "$demo" = true ]; then
   echo "then apply it to the running server:"
   echo "  DATABASE_URL='$DATABASE_URL' REALTIME_TRIGGERS_DIR='$REALTIME_TRIGGERS_DIR' bin/realtimed triggers apply"
   echo
+  echo "Console: http://localhost:$port/  (pick a demo member, then \"Create a task for me\")"
+else
+  echo "Console: http://localhost:$port/  (paste a token)"
 fi
+echo
 exec bin/realtimed serve

@@ -20,6 +20,7 @@ import (
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/control"
+	"github.com/realtimed/realtimed/demo"
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/migrations"
@@ -27,6 +28,7 @@ import (
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
 	"github.com/realtimed/realtimed/sql/triggers"
+	"github.com/realtimed/realtimed/web"
 )
 
 // Server is one realtimed node.
@@ -111,6 +113,12 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.mux.Handle("/admin/", s.admin)
+	s.mux.Handle("/", web.Handler(web.Config{
+		Demo: cfg.Demo, Verifier: verifier, Membership: s.router.Membership(), DB: pool, Logger: log,
+	}))
+	if cfg.Demo {
+		s.mux.Handle("/demo/", demo.Handler(pool, []byte(cfg.JWTSecret), log))
+	}
 	return s, nil
 }
 

@@ -23,6 +23,14 @@ test("make run serves the demo family and the printed psql command delivers an e
     await eventually(() => out.includes("realtimed serving"), 60000, "make run to serve");
     const tokens = [...out.matchAll(/^\s{4}(ey[\w-]+\.[\w-]+\.[\w-]+)$/gm)].map((m) => m[1]);
     assert.equal(tokens.length, 3, "one token per demo member:\n" + out);
+    // The console URL is printed, and the page there runs in demo mode.
+    const consoleURL = out.match(/^Console: (http:\/\/localhost:(\d+)\/)/m);
+    assert.ok(consoleURL, "the console URL is printed:\n" + out);
+    assert.equal(Number(consoleURL[2]), port);
+    const base = `http://127.0.0.1:${port}`;
+    assert.match(await (await fetch(base + "/")).text(), /realtimed console/);
+    assert.equal((await (await fetch(base + "/console/api/settings")).json()).demo, true);
+    assert.equal((await (await fetch(base + "/demo/family")).json()).members.length, 3);
     const psqlLine = out.split("\n").find((l) => l.trim().startsWith("psql "));
     assert.ok(psqlLine, "a psql command is printed:\n" + out);
     const socket = await connect({ url: `http://127.0.0.1:${port}` }, tokens[0]);
