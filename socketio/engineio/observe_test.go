@@ -41,6 +41,13 @@ func (o *observed) snapshot() []int64 {
 	return append([]int64(nil), o.stamps...)
 }
 
+func startHTTP(t *testing.T, srv *Server) string {
+	t.Helper()
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	return hs.URL
+}
+
 func startObserved(t *testing.T) (*Server, *httptest.Server, *observed, chan *Conn) {
 	t.Helper()
 	obs := &observed{}
