@@ -6,7 +6,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { artifactPath, launchBrowser } from "../lib/browser.mjs";
-import { createFamily, eventually, repoRoot, startServer, tokenFor } from "../lib/harness.mjs";
+import {
+  connect, createFamily, eventually, repoRoot, startServer, tokenFor, waitForEvent,
+} from "../lib/harness.mjs";
 
 let browser;
 before(async () => (browser = await launchBrowser()));
@@ -14,6 +16,7 @@ after(async () => await browser?.close());
 
 const DEMO_CHAT = "00000000-0000-4000-8000-0000000000c1";
 const ALEX = "00000000-0000-4000-8000-00000000000a";
+const SAM = "00000000-0000-4000-8000-00000000000b";
 
 describe("demo mode", () => {
   let server, page;
@@ -62,9 +65,23 @@ describe("demo mode", () => {
     await page.locator('#ack[data-ok="true"]').waitFor({ timeout: 10000 });
     assert.match(await page.locator("#ack").textContent(), new RegExp(`"room":"chat:${DEMO_CHAT}"`));
 
-    // Typing sends typing:start to the server.
-    await page.locator("#compose").fill("Dinner is ready");
-    await eventually(() => server.logs.some((l) => l.includes("typing:start")), 10000, "typing:start reaching the server");
+    // Another member (the official Node client) joins the chat: the page shows them typing,
+    // and they see the page's user typing.
+    const sam = await connect(server, tokenFor(SAM), { transports: ["websocket"] });
+    try {
+      const joined = await sam.timeout(5000).emitWithAck("room:join", { chatId: DEMO_CHAT });
+      assert.equal(joined.ok, true);
+      sam.emit("typing:start", { chatId: DEMO_CHAT });
+      await page.getByText("Sam is typing…").waitFor({ timeout: 10000 });
+      sam.emit("typing:stop", { chatId: DEMO_CHAT });
+      await eventually(async () => (await page.locator("#typing").textContent()) === "", 10000, "typing cleared");
+
+      const alexTyping = waitForEvent(sam, "typing.started", 10000);
+      await page.locator("#compose").fill("Dinner is ready");
+      assert.deepEqual((await alexTyping).payload, { chatId: DEMO_CHAT, userId: ALEX });
+    } finally {
+      sam.close();
+    }
 
     // A chat message arrives through the chat room.
     await page.getByRole("button", { name: "Send a message to the family chat" }).click();
