@@ -1,5 +1,6 @@
-// Package auth verifies the tokens clients present when they connect: JWTs first (signature,
-// algorithm allow-list, exp/nbf), then opaque session tokens looked up in the database.
+// Package auth verifies the tokens clients present when they connect: JWTs first (HMAC
+// secrets, PEM public keys or a JWKS; algorithm allow-list; exp/nbf/iat, iss, aud), then opaque
+// session tokens looked up in the database. It never logs a token.
 package auth
 
 import (
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Method says how a client was authenticated.
@@ -81,6 +84,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		if err == nil {
 			return id, nil
 		}
+		if !isMalformed(err) {
+			return nil, err // a well-formed JWT that failed: no session token looks like one
+		}
 		jwtErr = err
 	}
 	if v.Sessions != nil {
@@ -98,6 +104,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 	}
 	return nil, &Error{Code: CodeInvalidToken, Message: "invalid token"}
 }
+
+// isMalformed reports whether a JWT verification failed because the token could not even be
+// decoded as a JWT, so that it may still be a session token.
+func isMalformed(err error) bool { return errors.Is(err, jwt.ErrTokenMalformed) }
 
 // maxTokenBytes bounds what is parsed or looked up.
 const maxTokenBytes = 8192

@@ -37,7 +37,7 @@ func newVerifier(t *testing.T) (*auth.Verifier, *pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: []byte(secret)})
+	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secrets: [][]byte{[]byte(secret)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,44 +3,71 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/auth"
+	"github.com/realtimed/realtimed/limits"
 )
 
 // Config is realtimed's configuration.
 type Config struct {
-	DatabaseURL     string
-	Addr            string
-	JWTSecret       string
+	DatabaseURL string
+	Addr        string
+	TLSCert     string
+	TLSKey      string
+	JWTSecret   string
+	// JWTPreviousSecrets are HMAC secrets still accepted while being rotated out.
+	JWTPreviousSecrets []string
+	// JWTPublicKeys are the keys read from REALTIME_JWT_PUBLIC_KEYS (parsed and checked).
+	JWTPublicKeys   []auth.PublicKey
+	JWKSURL         string
+	JWKSRefresh     time.Duration
+	JWKSMinInterval time.Duration
+	JWKSTimeout     time.Duration
+	JWTIssuer       string
+	JWTAudience     []string
+	JWTLeeway       time.Duration
+	JWTUserClaim    string
 	SessionQuery    string
 	MembershipQuery string
-	CORSOrigins     []string
-	LogLevel        logrus.Level
-	LogFormat       string
-	ReferenceSchema bool
-	AutoMigrate     bool
-	ApplyTriggers   bool
-	TriggersDir     string
-	PingInterval    time.Duration
-	PingTimeout     time.Duration
-	ConnectTimeout  time.Duration
-	MaxPayload      int
-	SendQueueBytes  int
-	ShutdownTimeout time.Duration
-	AdminToken      string
-	Demo            bool
-	ClientEventRate int
-	ClientEventMax  int
-	TypingRate      int
-	TypingTimeout   time.Duration
+	AllowQueryToken bool
+	// HandshakeRate is the handshakes per second one client address may make (0: no limit).
+	HandshakeRate    float64
+	HandshakeBurst   int
+	TrustedProxies   []netip.Prefix
+	MaxConnsPerUser  int
+	HandshakeTimeout time.Duration
+	CORSOrigins      []string
+	LogLevel         logrus.Level
+	LogFormat        string
+	ReferenceSchema  bool
+	AutoMigrate      bool
+	ApplyTriggers    bool
+	TriggersDir      string
+	PingInterval     time.Duration
+	PingTimeout      time.Duration
+	ConnectTimeout   time.Duration
+	MaxPayload       int
+	SendQueueBytes   int
+	ShutdownTimeout  time.Duration
+	AdminToken       string
+	Demo             bool
+	ClientEventRate  int
+	ClientEventMax   int
+	TypingRate       int
+	TypingTimeout    time.Duration
 }
 
 // Var is one setting: its environment variable, flag, default and meaning.
@@ -58,12 +85,48 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setURL(&c.DatabaseURL, v) }},
 	{"REALTIME_ADDR", "addr", ":3001", "HTTP listen address (Socket.IO on /socket.io/, /healthz, /readyz).",
 		func(c *Config, v string) error { c.Addr = v; return nonEmpty(v) }},
-	{"REALTIME_JWT_SECRET", "jwt-secret", "", "HS256 secret for JWTs. Empty disables JWT authentication.",
+	{"REALTIME_TLS_CERT", "tls-cert", "", "PEM certificate (chain) file: serve HTTPS/WSS with it. Needs REALTIME_TLS_KEY. Re-read when the file changes.",
+		func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{"REALTIME_TLS_KEY", "tls-key", "", "PEM private key file of REALTIME_TLS_CERT.",
+		func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{"REALTIME_JWT_SECRET", "jwt-secret", "", "HMAC secret for HS256/HS384/HS512 JWTs (and for realtimed token). Empty: no HMAC tokens.",
 		func(c *Config, v string) error { c.JWTSecret = v; return nil }},
-	{"REALTIME_SESSION_QUERY", "session-query", "", "SQL that looks up a session token ($1) and returns user id and expiry. Empty: the reference sessions table.",
+	{"REALTIME_JWT_PREVIOUS_SECRETS", "jwt-previous-secrets", "", "Comma-separated HMAC secrets still accepted while they are rotated out.",
+		func(c *Config, v string) error { c.JWTPreviousSecrets = splitList(v); return nil }},
+	{"REALTIME_JWT_PUBLIC_KEYS", "jwt-public-keys", "", "Comma-separated PEM public key (or certificate) files, each optionally kid=path: enables RS*/PS* (RSA), ES256/384/512 (ECDSA), EdDSA (Ed25519).",
+		func(c *Config, v string) error { return setKeys(&c.JWTPublicKeys, v) }},
+	{"REALTIME_JWKS_URL", "jwks-url", "", "URL of a JSON Web Key Set (https://…/.well-known/jwks.json) whose keys verify JWTs.",
+		func(c *Config, v string) error { return setJWKSURL(&c.JWKSURL, v) }},
+	{"REALTIME_JWKS_REFRESH", "jwks-refresh", "1h", "How old the JWKS may get before it is fetched again (in the background).",
+		func(c *Config, v string) error { return setDuration(&c.JWKSRefresh, v) }},
+	{"REALTIME_JWKS_MIN_INTERVAL", "jwks-min-interval", "10s", "Least time between two JWKS fetches (a token with an unknown kid triggers one).",
+		func(c *Config, v string) error { return setDuration(&c.JWKSMinInterval, v) }},
+	{"REALTIME_JWKS_TIMEOUT", "jwks-timeout", "3s", "Time limit of one JWKS fetch.",
+		func(c *Config, v string) error { return setDuration(&c.JWKSTimeout, v) }},
+	{"REALTIME_JWT_ISSUER", "jwt-issuer", "", "When set, a JWT's iss must equal it.",
+		func(c *Config, v string) error { c.JWTIssuer = v; return nil }},
+	{"REALTIME_JWT_AUDIENCE", "jwt-audience", "", "When set (comma-separated), a JWT's aud must contain one of these.",
+		func(c *Config, v string) error { c.JWTAudience = splitList(v); return nil }},
+	{"REALTIME_JWT_LEEWAY", "jwt-leeway", "0s", "Clock skew tolerated on a JWT's exp, nbf and iat.",
+		func(c *Config, v string) error { return setNonNegDuration(&c.JWTLeeway, v) }},
+	{"REALTIME_JWT_USER_CLAIM", "jwt-user-claim", "sub", "JWT claim holding the user id.",
+		func(c *Config, v string) error { c.JWTUserClaim = v; return nonEmpty(v) }},
+	{"REALTIME_SESSION_QUERY", "session-query", "", "SQL that looks up a session token ($1, text) and returns user id and expiry. Empty: the reference sessions table.",
 		func(c *Config, v string) error { c.SessionQuery = v; return nil }},
 	{"REALTIME_MEMBERSHIP_QUERY", "membership-query", "", "SQL that answers room:join: chat id ($1) and user id ($2) as text; one row (is member, boolean) when the chat exists, none when it does not. Empty: the reference chats and chat_members tables.",
 		func(c *Config, v string) error { c.MembershipQuery = v; return nil }},
+	{"REALTIME_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "Also accept the token from the handshake URL (?token=…). Off: URLs end up in access logs.",
+		func(c *Config, v string) error { return setBool(&c.AllowQueryToken, v) }},
+	{"REALTIME_HANDSHAKE_RATE", "handshake-rate", "20", "New connections per second allowed from one client address (IPv6: per /64); more get HTTP 429. 0: no limit.",
+		func(c *Config, v string) error { return setRate(&c.HandshakeRate, v) }},
+	{"REALTIME_HANDSHAKE_BURST", "handshake-burst", "60", "New connections one address may open at once before REALTIME_HANDSHAKE_RATE applies.",
+		func(c *Config, v string) error { return setPositive(&c.HandshakeBurst, v) }},
+	{"REALTIME_TRUSTED_PROXIES", "trusted-proxies", "", "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For names the client address (for the handshake rate).",
+		func(c *Config, v string) error { return setPrefixes(&c.TrustedProxies, v) }},
+	{"REALTIME_MAX_CONNECTIONS_PER_USER", "max-connections-per-user", "100", "Connections one user may have open at once (per node); more get connect_error too_many_connections. 0: no limit.",
+		func(c *Config, v string) error { return setNonNegative(&c.MaxConnsPerUser, v) }},
+	{"REALTIME_HANDSHAKE_TIMEOUT", "handshake-timeout", "10s", "Time allowed for the TLS handshake and the headers of each HTTP request.",
+		func(c *Config, v string) error { return setDuration(&c.HandshakeTimeout, v) }},
 	{"REALTIME_CORS_ORIGINS", "cors-origins", "http://localhost:3000,http://localhost:8443,https://localhost:8443",
 		"Comma-separated browser origins allowed to connect (besides the server's own), or * for any.",
 		func(c *Config, v string) error { return setOrigins(&c.CORSOrigins, v) }},
@@ -134,7 +197,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		var c Config
 		for _, v := range Vars {
 			if err := v.set(&c, values[v.Env]); err != nil {
-				return c, fmt.Errorf("config: %s (--%s) = %q: %w", v.Env, v.Flag, values[v.Env], err)
+				return c, fmt.Errorf("config: %s (--%s) = %s: %w", v.Env, v.Flag, shown(values[v.Env]), err)
 			}
 		}
 		if c.Demo && c.JWTSecret == "" {
@@ -143,15 +206,104 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		if c.PingTimeout >= c.PingInterval*4 {
 			return c, errors.New("config: REALTIME_PING_TIMEOUT should be shorter than a few REALTIME_PING_INTERVALs")
 		}
+		if err := checkTLS(c.TLSCert, c.TLSKey); err != nil {
+			return c, err
+		}
 		return c, nil
 	}
 }
+
+// InvalidError marks an error found in the configuration after loading it (a session query
+// that does not fit, say): commands exit with status 2 on it, as on a Load error.
+type InvalidError struct{ Err error }
+
+func (e *InvalidError) Error() string { return e.Err.Error() }
+func (e *InvalidError) Unwrap() error { return e.Err }
 
 // RequireDatabase reports a clear error when DATABASE_URL is missing.
 func (c Config) RequireDatabase() error {
 	if c.DatabaseURL == "" {
 		return errors.New("config: DATABASE_URL is required (postgres://user@host:5432/db)")
 	}
+	return nil
+}
+
+// shown is how a value appears in an error message: quoted, URL passwords masked.
+func shown(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return strconv.Quote(u.Redacted())
+	}
+	return strconv.Quote(v)
+}
+
+// checkTLS loads the certificate pair once, so that a bad file stops the start with one line.
+func checkTLS(cert, key string) error {
+	switch {
+	case cert == "" && key == "":
+		return nil
+	case cert == "" || key == "":
+		return errors.New("config: REALTIME_TLS_CERT and REALTIME_TLS_KEY go together: set both or neither")
+	}
+	if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		return fmt.Errorf("config: REALTIME_TLS_CERT/REALTIME_TLS_KEY (%s, %s): %w", cert, key, err)
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func setKeys(dst *[]auth.PublicKey, v string) error {
+	keys, err := auth.ParseKeyFiles(v)
+	*dst = keys
+	return err
+}
+
+func setJWKSURL(dst *string, v string) error {
+	*dst = v
+	if v == "" {
+		return nil
+	}
+	return auth.CheckJWKSURL(v)
+}
+
+func setRate(dst *float64, v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return errors.New("must be a number of connections per second (0 for no limit)")
+	}
+	*dst = f
+	return nil
+}
+
+func setPrefixes(dst *[]netip.Prefix, v string) error {
+	p, err := limits.ParsePrefixes(v)
+	*dst = p
+	return err
+}
+
+func setNonNegative(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("must be a whole number (0 for no limit)")
+	}
+	*dst = n
+	return nil
+}
+
+func setNonNegDuration(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return errors.New("must be a duration such as 0s, 30s or 1m")
+	}
+	*dst = d
 	return nil
 }
 

@@ -42,7 +42,7 @@ type commandServer struct {
 func newCommandServer(t *testing.T, limits router.Limits) *commandServer {
 	t.Helper()
 	f := newChatFixture(t)
-	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: []byte(secret)})
+	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secrets: [][]byte{[]byte(secret)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,17 @@ type Router struct {
 	hooks    Hooks
 	cmds     Commands
 	revs     revocationLog
+	opts     options
+	users    *userConns
 }
 
 // New wires a router into ns: authentication middleware and connection logging.
-func New(ns *socketio.Namespace, verifier *auth.Verifier, log *logrus.Logger, hooks Hooks) *Router {
+func New(ns *socketio.Namespace, verifier *auth.Verifier, log *logrus.Logger, hooks Hooks, opts ...Option) *Router {
 	r := &Router{ns: ns, verifier: verifier, log: log, hooks: hooks}
+	for _, o := range opts {
+		o(&r.opts)
+	}
+	r.users = newUserConns(r.opts.maxPerUser)
 	ns.Use(r.authenticate)
 	ns.OnConnection(r.onConnection)
 	ns.OnDisconnect(r.onDisconnect)

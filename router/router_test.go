@@ -26,7 +26,7 @@ type testServer struct {
 
 func newServer(t *testing.T) *testServer {
 	t.Helper()
-	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: []byte(secret)})
+	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secrets: [][]byte{[]byte(secret)}})
 	if err != nil {
 		t.Fatal(err)
 	}

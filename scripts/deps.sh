@@ -2,6 +2,7 @@
 # Checks (and, as root on Debian, installs) what the tests need besides PostgreSQL:
 #   scripts/deps.sh node      Node.js >= 18 and npm
 #   scripts/deps.sh chromium  Debian's chromium (headless browser tests)
+#   scripts/deps.sh openssl   openssl (self-signed certificates for the TLS tests)
 set -euo pipefail
 
 log() { echo "deps.sh: $*" >&2; }
@@ -26,8 +27,11 @@ case "${1:-}" in
     node_ok || apt_install nodejs npm
     node_ok || { log "Node.js >= 18 with npm is required"; exit 1; }
     ;;
+  openssl)
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    ;;
   chromium)
     command -v chromium >/dev/null 2>&1 || apt_install chromium
     ;;
-  *) echo "usage: $0 node|chromium" >&2; exit 2 ;;
+  *) echo "usage: $0 node|chromium|openssl" >&2; exit 2 ;;
 esac

@@ -38,6 +38,7 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
   step "end-to-end tests (node --test, official socket.io-client)"
   scripts/deps.sh node
   scripts/deps.sh chromium
+  scripts/deps.sh openssl
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
   (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" npm test)
 fi

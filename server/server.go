@@ -4,8 +4,10 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"slices"
@@ -17,7 +19,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/admin"
-	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/control"
 	"github.com/realtimed/realtimed/demo"
@@ -44,6 +45,8 @@ type Server struct {
 	control   controlMux
 	node      string
 	publisher *control.Publisher
+	auth      *authParts
+	certs     *certFiles // nil without TLS
 	mux       *http.ServeMux
 	stopping  atomic.Bool
 }
@@ -57,18 +60,24 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	verifier, err := newVerifier(cfg, pool)
+	a, err := newAuth(cfg, pool, log)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, pool: pool, node: admin.NewNodeID(), control: controlMux{}}
+	s := &Server{cfg: cfg, log: log, pool: pool, auth: a, node: admin.NewNodeID(), control: controlMux{}}
 	s.metrics = metrics.New(metrics.Sources{
 		Transports: func() map[string]int { return s.io.Engine().TransportCounts() },
 		Rooms:      func(f func(string, int)) { s.io.Of("/").EachRoom(f) },
 		Listener:   nil, // set below, once the listener exists
 		DB:         pool,
 	})
+	if cfg.TLSCert != "" {
+		if s.certs, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			pool.Close()
+			return nil, &config.InvalidError{Err: err}
+		}
+	}
 	s.io = socketio.NewServer(socketio.Options{
 		Engine: engineio.Options{
 			PingInterval:   cfg.PingInterval,
@@ -77,16 +86,17 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 			SendQueueLimit: cfg.SendQueueBytes,
 			CheckOrigin:    originChecker(cfg.CORSOrigins),
 			OnWrite:        s.metrics.Written,
+			AllowRequest:   handshakeLimiter(cfg),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         log,
 	})
 	ns := s.io.Of("/")
-	s.router = router.New(ns, verifier, log, router.Hooks{
+	s.router = router.New(ns, a.verifier, log, router.Hooks{
 		Delivered:    s.metrics.Delivered,
 		AuthFailed:   s.metrics.AuthFailed,
 		Disconnected: s.metrics.Disconnected,
-	})
+	}, routerOptions(cfg)...)
 	s.publisher = control.NewPublisher(pool, control.Config{Logger: log})
 	s.router.EnableCommands(router.Commands{
 		Membership: router.NewMembership(pool, cfg.MembershipQuery),
@@ -114,24 +124,12 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.mux.Handle("/admin/", s.admin)
 	s.mux.Handle("/", web.Handler(web.Config{
-		Demo: cfg.Demo, Verifier: verifier, Membership: s.router.Membership(), DB: pool, Logger: log,
+		Demo: cfg.Demo, Verifier: a.verifier, Membership: s.router.Membership(), DB: pool, Logger: log,
 	}))
 	if cfg.Demo {
 		s.mux.Handle("/demo/", demo.Handler(pool, []byte(cfg.JWTSecret), log))
 	}
 	return s, nil
-}
-
-func newVerifier(cfg config.Config, pool *pgxpool.Pool) (*auth.Verifier, error) {
-	v := &auth.Verifier{Sessions: auth.NewSessionVerifier(pool, cfg.SessionQuery)}
-	if cfg.JWTSecret != "" {
-		jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: []byte(cfg.JWTSecret)})
-		if err != nil {
-			return nil, err
-		}
-		v.JWT = jv
-	}
-	return v, nil
 }
 
 // originChecker allows the server's own origin and the configured ones ("*": any).
@@ -163,6 +161,9 @@ func (s *Server) Prepare(ctx context.Context) error {
 		if err := migrations.Up(s.cfg.DatabaseURL, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
 			return err
 		}
+	}
+	if err := s.auth.checkSessions(ctx, s.log); err != nil {
+		return err
 	}
 	if !s.cfg.ApplyTriggers {
 		return nil
@@ -224,10 +225,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(publisherDone)
 		s.publisher.Run(lctx)
 	}()
-	httpSrv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	if s.auth.jwks != nil {
+		go s.fetchJWKS(lctx)
+	}
+	scheme := "http"
+	if s.certs != nil {
+		ln, scheme = tls.NewListener(ln, s.certs.tlsConfig()), "https"
+	}
+	handshakeTimeout := s.cfg.HandshakeTimeout
+	if handshakeTimeout <= 0 {
+		handshakeTimeout = 10 * time.Second
+	}
+	// ReadHeaderTimeout also bounds the TLS handshake (net/http uses it for both).
+	httpSrv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout,
+		ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "node": s.node}).Info("realtimed serving")
+	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "scheme": scheme, "node": s.node}).Info("realtimed serving")
 
 	var err error
 	select {
@@ -242,6 +256,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-adminDone
 	<-publisherDone
 	return err
+}
+
+// fetchJWKS loads the key set at startup; a failure is logged and retried on demand.
+func (s *Server) fetchJWKS(ctx context.Context) {
+	_ = s.auth.jwks.Refresh(ctx)
 }
 
 func (s *Server) shutdown(httpSrv *http.Server) {

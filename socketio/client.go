@@ -117,6 +117,7 @@ func (c *client) connect(p *Packet) error {
 	}
 	s := newSocket(ns, c, p.Data)
 	if err := ns.authorize(s); err != nil {
+		s.release()
 		if errors.Is(err, ErrRetryLater) {
 			c.srv.log.WithField("sid", c.conn.ID()).WithError(err).Warn("socket.io: connection refused for now; closing so the client retries")
 			c.conn.CloseWith(engineio.CloseForced, err)

@@ -57,6 +57,10 @@ type Socket struct {
 	ackMu   sync.Mutex
 	acks    map[int64]*pendingAck
 	nextAck int64
+
+	cleanupMu sync.Mutex
+	cleanups  []func()
+	released  bool
 }
 
 type pendingAck struct {
@@ -85,6 +89,34 @@ func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
 
 // Auth returns the raw JSON auth payload of the CONNECT packet (nil when absent).
 func (s *Socket) Auth() json.RawMessage { return s.auth }
+
+// Cleanup registers f to run once when the socket is done, whichever way: refused by a
+// middleware (a later one than the one that registered f) or disconnected (after the
+// OnDisconnect handler; the engine delivers a connection's close only after the CONNECT being
+// handled, so a client leaving during a slow middleware ends up here too). A middleware uses
+// it to release what it acquired for the socket (a connection slot, say). Cleanups run in the
+// reverse order of registration; one registered after the socket is done runs at once.
+func (s *Socket) Cleanup(f func()) {
+	s.cleanupMu.Lock()
+	if !s.released {
+		s.cleanups = append(s.cleanups, f)
+		s.cleanupMu.Unlock()
+		return
+	}
+	s.cleanupMu.Unlock()
+	f()
+}
+
+// release runs the cleanups, once.
+func (s *Socket) release() {
+	s.cleanupMu.Lock()
+	fs := s.cleanups
+	s.cleanups, s.released = nil, true
+	s.cleanupMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
 
 // Join adds the socket to rooms. Before the socket is connected (in a middleware) the rooms
 // take effect when it connects.
@@ -199,8 +231,10 @@ func (s *Socket) onPacket(p *Packet, attachments [][]byte) error {
 	return nil
 }
 
-// onClose leaves the namespace once: rooms are left, pending acks fail, handlers are told.
+// onClose leaves the namespace once: rooms are left, pending acks fail, handlers are told,
+// cleanups run.
 func (s *Socket) onClose(reason DisconnectReason) {
+	defer s.release()
 	if !s.nsp.remove(s) {
 		return
 	}

@@ -33,8 +33,11 @@ func main() {
 		return
 	}
 	fmt.Fprintln(os.Stderr, "realtimed:", err)
-	var ue usageError
-	if errors.As(err, &ue) {
+	var (
+		ue usageError
+		ce *config.InvalidError
+	)
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		os.Exit(2)
 	}
 	os.Exit(1)

@@ -3,6 +3,8 @@
 // REALTIMED_BIN (the built binary); without them the tests fail, they never skip.
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,7 +91,9 @@ export async function startServer({ env = {}, databaseURL } = {}) {
   child.stdout.on("data", collect);
   child.stderr.on("data", collect);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
+  // With REALTIME_TLS_CERT the server speaks HTTPS; readiness is checked trusting that cert.
+  const tlsCA = env.REALTIME_TLS_CERT ? readFileSync(env.REALTIME_TLS_CERT) : null;
+  const url = `${tlsCA ? "https" : "http"}://127.0.0.1:${port}`;
   const pool = new pg.Pool({ connectionString: databaseURL, max: 4 });
   // An idle connection that the database closes (DROP DATABASE … WITH (FORCE) at stop, a test
   // terminating backends) must not crash the test process: note it in the logs instead.
@@ -111,7 +115,7 @@ export async function startServer({ env = {}, databaseURL } = {}) {
     },
   };
   try {
-    await waitReady(url, exited, logs);
+    await waitReady(url, exited, logs, 20000, tlsCA);
   } catch (err) {
     await server.stop("SIGKILL");
     throw err;
@@ -119,19 +123,28 @@ export async function startServer({ env = {}, databaseURL } = {}) {
   return server;
 }
 
-export async function waitReady(url, exited, logs, timeoutMs = 20000) {
+export async function waitReady(url, exited, logs, timeoutMs = 20000, ca = null) {
   const deadline = Date.now() + timeoutMs;
   let done = false;
   exited.then(() => (done = true));
   while (Date.now() < deadline) {
     if (done) throw new Error("realtimed exited during startup:\n" + logs.join("\n"));
     try {
-      const r = await fetch(url + "/readyz");
-      if (r.status === 200) return;
+      if ((await readyStatus(url, ca)) === 200) return;
     } catch {}
     await sleep(50);
   }
   throw new Error("realtimed not ready in time:\n" + logs.join("\n"));
+}
+
+function readyStatus(url, ca) {
+  if (!ca) return fetch(url + "/readyz").then((r) => r.status);
+  return new Promise((resolve, reject) => {
+    https.get(url + "/readyz", { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on("error", reject);
+  });
 }
 
 export function sleep(ms) {

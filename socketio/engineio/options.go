@@ -44,7 +44,8 @@ type Options struct {
 	// delivery latency with Message.Stamp.
 	OnWrite func(msgs []*Message, at time.Time)
 	// AllowRequest, when set, is called for every handshake (new session) and may refuse it:
-	// the error's message is sent to the client with HTTP 403.
+	// the error's message is sent to the client with HTTP 403, or with the status of a
+	// *RequestError (e.g. 429 Too Many Requests and a Retry-After header).
 	AllowRequest func(r *http.Request) error
 }
 

@@ -2,7 +2,11 @@ package engineio
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // CloseReason says why a connection closed. The strings match Node's engine.io where it has one.
@@ -62,4 +66,26 @@ func writeError(w http.ResponseWriter, status, code int, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// RequestError refuses a handshake from Options.AllowRequest with a status of its own.
+type RequestError struct {
+	Status     int           // HTTP status, e.g. http.StatusTooManyRequests
+	Message    string        // sent in the body's message
+	RetryAfter time.Duration // when positive, sent as Retry-After (whole seconds, rounded up)
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// writeRefusal answers a handshake that AllowRequest refused.
+func writeRefusal(w http.ResponseWriter, err error) {
+	var re *RequestError
+	if !errors.As(err, &re) {
+		writeError(w, http.StatusForbidden, codeForbidden, err.Error())
+		return
+	}
+	if re.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(re.RetryAfter.Seconds()))))
+	}
+	writeError(w, re.Status, codeForbidden, re.Message)
 }

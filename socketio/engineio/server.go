@@ -192,7 +192,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request, transpor
 	}
 	if s.opts.AllowRequest != nil {
 		if err := s.opts.AllowRequest(r); err != nil {
-			writeError(w, http.StatusForbidden, codeForbidden, err.Error())
+			writeRefusal(w, err)
 			return
 		}
 	}
