@@ -6,6 +6,10 @@
 //	realtime-bench -workload idle     -clients 10000 -pid $(pgrep -n realtimed)
 //	realtime-bench -workload fanout   -clients 1000 -events 2000 -payload-bytes 300 -pid …
 //	realtime-bench -workload personal -clients 5000 -rate 2000 -duration 30s -pid …
+//
+// Serve realtimed for it with REALTIME_HANDSHAKE_RATE=0 and REALTIME_MAX_CONNECTIONS_PER_USER=0:
+// the defaults answer a burst of new connections from one address with HTTP 429 and cap the
+// connections of one user (the fanout workload's user room), as they should for real clients.
 package main
 
 import (
