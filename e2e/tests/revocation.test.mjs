@@ -94,8 +94,9 @@ describe("removing a chat member", () => {
       assert.equal((await got).payload.n, "back");
       await server.pool.query("DELETE FROM chats WHERE id = $1", [chatId]);
       await publishToChat(server.pool, chatId, "message.created", { n: "after delete" });
+      const barrier = waitForEvent(a, "task.created"); // listening before the publish: it can beat the COMMIT's return
       await server.pool.query(`SELECT realtime.publish('task.created', ARRAY[$1], '{}', '{}')`, [alice.id]);
-      await waitForEvent(a, "task.created");
+      await barrier;
       assert.deepEqual(chatEvents(events).map((e) => e.args[0].n), ["back"]);
     } finally {
       a.close();
