@@ -35,6 +35,7 @@ func TestEachAlgorithmIsEnabledOnlyByItsKey(t *testing.T) {
 		want []string
 	}{
 		{"secret", auth.JWTConfig{Secrets: [][]byte{[]byte("s")}}, []string{"HS256", "HS384", "HS512"}},
+		{"one secret (shorthand)", auth.JWTConfig{Secret: []byte("s")}, []string{"HS256", "HS384", "HS512"}},
 		{"RSA", auth.JWTConfig{Keys: []auth.PublicKey{{Key: &k.RSA.PublicKey}}}, []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}},
 		{"P-256", auth.JWTConfig{Keys: []auth.PublicKey{{Key: &k.P256.PublicKey}}}, []string{"ES256"}},
 		{"P-384 and Ed25519", auth.JWTConfig{Keys: []auth.PublicKey{{Key: &k.P384.PublicKey}, {Key: k.Ed.Public()}}}, []string{"ES384", "EdDSA"}},
