@@ -13,6 +13,8 @@ import (
 // IdleOptions configure the idle workload.
 type IdleOptions struct {
 	Clients int // one user each
+	// Hold keeps the clients connected this long after the measurement (to profile the server).
+	Hold time.Duration
 }
 
 // IdleResult is the server's memory per idle connection.
@@ -74,5 +76,12 @@ func Idle(ctx context.Context, c Config, o IdleOptions) (*IdleResult, error) {
 	r.RSSAfterKB, r.SettledAfter = after.RSSKB, settled
 	r.KBPerConn = round3(float64(after.RSSKB-before.RSSKB) / float64(o.Clients))
 	r.Dropped = pool.Dropped()
+	if o.Hold > 0 {
+		c.Log.WithField("hold", o.Hold.String()).Info("measured; holding the connections")
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.Hold):
+		}
+	}
 	return r, nil
 }

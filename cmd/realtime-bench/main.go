@@ -56,6 +56,7 @@ type options struct {
 	writers  int
 
 	settleMin, settleMax time.Duration
+	hold                 time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -84,6 +85,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.writers, "writers", 8, "personal: database connections writing tasks")
 	fs.DurationVar(&o.settleMin, "settle-min", 15*time.Second, "idle: wait at least this long before reading RSS")
 	fs.DurationVar(&o.settleMax, "settle-max", 90*time.Second, "idle: stop waiting for a stable RSS after this long")
+	fs.DurationVar(&o.hold, "hold", 0, "idle: keep the clients connected this long after measuring (to profile the server)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func run(ctx context.Context, o *options, log logrus.FieldLogger) (any, error) {
 	c := o.config(log)
 	switch o.workload {
 	case "idle":
-		return workload.Idle(ctx, c, workload.IdleOptions{Clients: o.clients})
+		return workload.Idle(ctx, c, workload.IdleOptions{Clients: o.clients, Hold: o.hold})
 	case "fanout":
 		return workload.Fanout(ctx, c, workload.FanoutOptions{Clients: o.clients, Events: o.events,
 			Warmup: o.warmup, PayloadBytes: o.payloadBytes, Rate: o.rate, Room: o.room, Drain: o.drain})
