@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/realtimed/realtimed/socketio/internal/sched"
 )
 
@@ -64,6 +62,7 @@ type Conn struct {
 
 	// websocket transport
 	netConn    net.Conn // nil while polling
+	rd         wsReader // decodes and drives reads of netConn
 	writing    bool     // a flush goroutine is running
 	closeAfter bool     // close the socket once the queue is flushed
 
@@ -71,8 +70,8 @@ type Conn struct {
 	pollWake     chan struct{} // cap 1; nil once upgraded
 	pollWaiting  bool          // a GET is pending
 	postActive   bool
-	probe        *websocket.Conn // websocket being probed for an upgrade
-	upgrading    bool            // probe answered: release GETs with noop
+	probe        net.Conn // websocket being probed for an upgrade
+	upgrading    bool     // probe answered: release GETs with noop
 	upgradeStart time.Time
 }
 
@@ -82,10 +81,12 @@ func (c *Conn) ID() string { return c.id }
 // RemoteAddr returns the client's address as seen by the server.
 func (c *Conn) RemoteAddr() string { return c.remote }
 
-// Header returns the headers of the handshake request.
+// Header returns the headers of the handshake request that the connection keeps
+// (Options.KeepHeaders), or nil when it has none of them.
 func (c *Conn) Header() http.Header { return c.header }
 
-// Query returns the query parameters of the handshake request.
+// Query returns the query parameters of the handshake request other than Engine.IO's own
+// (EIO, transport, sid, t, j, b64), or nil when there are none.
 func (c *Conn) Query() url.Values { return c.query }
 
 // OpenedAt returns when the session was opened.
@@ -296,6 +297,7 @@ func (c *Conn) closeSocket(withFrame bool) {
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = nc.Write(wsCloseNormal)
 	}
+	c.stopReading()
 	_ = nc.Close()
 	c.finish()
 }
@@ -325,9 +327,10 @@ func (c *Conn) finish() {
 	c.srv.sched.Stop(c.timer)
 	c.srv.remove(c)
 	if probe != nil {
-		_ = probe.NetConn().Close()
+		_ = probe.Close()
 	}
 	if nc != nil {
+		c.stopReading()
 		_ = nc.Close()
 	}
 	c.deliverMu.Lock()

@@ -31,8 +31,20 @@ type Options struct {
 	SendQueueLimit int
 	// WriteTimeout bounds one websocket write. Zero means 10s.
 	WriteTimeout time.Duration
-	// ReadBufferSize is the websocket read buffer per connection. Zero means 1024 bytes.
+	// ReadBufferSize is the read buffer of a websocket read by a goroutine of its own (see
+	// ReadWithGoroutines). Zero means 1024 bytes.
 	ReadBufferSize int
+	// ReadWithGoroutines reads every websocket from a goroutine of its own. By default, on
+	// Linux, one epoll poller watches all websockets and a goroutine runs only while a
+	// connection has something to read: an idle connection then holds no goroutine stack and
+	// no read buffer. Other systems always use goroutines.
+	ReadWithGoroutines bool
+
+	// KeepHeaders lists the handshake request headers a connection keeps for the layers above
+	// (Conn.Header), for instance to authenticate at Socket.IO CONNECT; the others are dropped
+	// after the handshake, to save memory per connection. Nil means DefaultKeepHeaders; an
+	// empty slice keeps none.
+	KeepHeaders []string
 
 	// CheckOrigin decides whether a request carrying an Origin header may proceed. Nil allows
 	// only same-origin requests (Origin host equal to the Host header). Requests without an
@@ -48,6 +60,10 @@ type Options struct {
 	// *RequestError (e.g. 429 Too Many Requests and a Retry-After header).
 	AllowRequest func(r *http.Request) error
 }
+
+// DefaultKeepHeaders are the handshake headers a connection keeps unless Options.KeepHeaders
+// says otherwise.
+var DefaultKeepHeaders = []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For"}
 
 func (o Options) withDefaults() Options {
 	if o.PingInterval <= 0 {
@@ -80,6 +96,14 @@ func (o Options) withDefaults() Options {
 	if o.ReadBufferSize <= 0 {
 		o.ReadBufferSize = 1024
 	}
+	if o.KeepHeaders == nil {
+		o.KeepHeaders = DefaultKeepHeaders
+	}
+	keep := make([]string, len(o.KeepHeaders))
+	for i, h := range o.KeepHeaders {
+		keep[i] = http.CanonicalHeaderKey(h)
+	}
+	o.KeepHeaders = keep
 	return o
 }
 

@@ -214,8 +214,8 @@ func (s *Server) newConn(r *http.Request) *Conn {
 		id:       newSessionID(),
 		srv:      s,
 		remote:   r.RemoteAddr,
-		header:   r.Header,
-		query:    r.URL.Query(),
+		header:   keptHeaders(r.Header, s.opts.KeepHeaders),
+		query:    appQuery(r.URL.Query()),
 		openedAt: time.Now(),
 	}
 	c.timer = sched.NewTimer(c.onTimer)
@@ -307,4 +307,37 @@ func newSessionID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// keptHeaders copies the headers in keep out of a handshake request. A connection lives long
+// and a browser's request headers (cookies aside, which may be kept) weigh a kilobyte or more:
+// only what layers above use after the handshake is retained.
+func keptHeaders(h http.Header, keep []string) http.Header {
+	var out http.Header
+	for _, k := range keep {
+		v := h[k]
+		if len(v) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make(http.Header, 1)
+		}
+		// A copy: the request's value slices share one backing array with every other header.
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// protocolParams are the query parameters of Engine.IO itself.
+var protocolParams = []string{"EIO", "transport", "sid", "t", "j", "b64"}
+
+// appQuery returns q without Engine.IO's own parameters, or nil when nothing else is left.
+func appQuery(q url.Values) url.Values {
+	for _, k := range protocolParams {
+		delete(q, k)
+	}
+	if len(q) == 0 {
+		return nil
+	}
+	return q
 }

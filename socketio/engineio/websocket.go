@@ -19,8 +19,10 @@ var (
 
 func (s *Server) newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  s.opts.ReadBufferSize,
-		WriteBufferPool: noWritePool{},                            // we write frames ourselves; gorilla only writes control replies
+		// Gorilla only runs the handshake: frames are read by frameReader and written by
+		// Conn.flush. A zero ReadBufferSize makes it reuse the HTTP server's buffers instead of
+		// allocating its own.
+		WriteBufferPool: noWritePool{},
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked in ServeHTTP
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeError(w, status, codeBadRequest, reason.Error())
@@ -28,72 +30,49 @@ func (s *Server) newUpgrader() *websocket.Upgrader {
 	}
 }
 
-// noWritePool makes gorilla allocate a write buffer only for the rare control frame it writes.
+// noWritePool keeps gorilla from allocating a write buffer: it never writes after the handshake.
 type noWritePool struct{}
 
 func (noWritePool) Get() any  { return nil }
 func (noWritePool) Put(x any) {}
 
-// serveWebsocketHandshake opens a session directly over websocket.
-func (s *Server) serveWebsocketHandshake(w http.ResponseWriter, r *http.Request) {
+// upgrade completes the websocket handshake and returns the raw connection.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return // the upgrader already answered
+		return nil, err // the upgrader already answered
+	}
+	return ws.NetConn(), nil
+}
+
+// serveWebsocketHandshake opens a session directly over websocket.
+func (s *Server) serveWebsocketHandshake(w http.ResponseWriter, r *http.Request) {
+	nc, err := s.upgrade(w, r)
+	if err != nil {
+		return
 	}
 	c := s.newConn(r)
-	c.netConn = ws.NetConn()
-	s.prepareSocket(c, ws)
+	c.netConn = nc
+	c.rd.fr.limit = s.opts.MaxPayload
 	if !s.open(c) {
-		_ = ws.NetConn().Close()
+		_ = nc.Close()
 		return
 	}
 	// The open packet is the first frame: it goes through the queue like everything else.
 	c.Send(NewTextMessage(PacketOpen, s.openPayload(c.id, false)))
-	go c.readLoop(ws)
-}
-
-func (s *Server) prepareSocket(c *Conn, ws *websocket.Conn) {
-	ws.SetReadLimit(int64(s.opts.MaxPayload))
-	// Control frames from the client are answered through the send queue, never by gorilla
-	// writing concurrently with the flush goroutine.
-	ws.SetPingHandler(func(data string) error {
-		c.sendControl(websocket.PongMessage, []byte(data))
-		return nil
-	})
-	ws.SetCloseHandler(func(code int, text string) error { return nil })
+	c.startReading(nc, nil)
 }
 
 // sendControl queues a control frame (pong) for the websocket.
-func (c *Conn) sendControl(opcode int, data []byte) {
+func (c *Conn) sendControl(opcode byte, data []byte) {
 	if len(data) > 125 {
 		return
 	}
 	buf := NewMessageBuffer(len(data))
 	buf = append(buf, data...)
 	m := MessageFromBuffer(buf, false)
-	m.buf[m.start] = 0x80 | byte(opcode)
+	m.buf[m.start] = 0x80 | opcode
 	c.Send(m)
-}
-
-// readLoop reads packets from the websocket until it closes.
-func (c *Conn) readLoop(ws *websocket.Conn) {
-	for {
-		mt, data, err := ws.ReadMessage()
-		if err != nil {
-			c.closeWith(readCloseReason(err), err)
-			return
-		}
-		var p Packet
-		if mt == websocket.BinaryMessage {
-			p = Packet{Type: PacketMessage, Data: data, Binary: true}
-		} else if p, err = decodeWebsocketText(data); err != nil {
-			c.closeWith(CloseParseError, err)
-			return
-		}
-		if !c.onPacket(p) {
-			return
-		}
-	}
 }
 
 func decodeWebsocketText(data []byte) (Packet, error) {
@@ -104,8 +83,7 @@ func decodeWebsocketText(data []byte) (Packet, error) {
 }
 
 func readCloseReason(err error) CloseReason {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return CloseTransportClose
 	}
 	return CloseTransportError
@@ -114,7 +92,7 @@ func readCloseReason(err error) CloseReason {
 // serveUpgrade probes a websocket for a polling session and, once the client sends the upgrade
 // packet, moves the session onto it.
 func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	nc, err := s.upgrade(w, r)
 	if err != nil {
 		return
 	}
@@ -123,33 +101,101 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		// Already upgraded or upgrading: like Node, accept the websocket and close it at once,
 		// leaving the session alone.
 		c.mu.Unlock()
-		_ = ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = ws.NetConn().Write(wsCloseNormal)
-		_ = ws.NetConn().Close()
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write(wsCloseNormal)
+		_ = nc.Close()
 		return
 	}
-	c.probe = ws
+	c.probe = nc
 	c.mu.Unlock()
-	s.prepareSocket(c, ws)
-	if err := c.probeUpgrade(ws); err != nil {
+	pr := &probe{nc: nc, fr: frameReader{limit: s.opts.MaxPayload}}
+	if err := c.probeUpgrade(pr); err != nil {
 		c.mu.Lock()
-		if c.probe == ws {
+		if c.probe == nc {
 			c.probe = nil
 			c.upgrading = false
 		}
 		c.mu.Unlock()
-		_ = ws.NetConn().Close()
+		_ = nc.Close()
 		s.log.WithField("sid", c.id).WithError(err).Debug("engine.io: upgrade abandoned")
 		return
 	}
-	c.readLoop(ws)
+	// The session is on the websocket now; the reader continues from the probe's decoder, and
+	// messages that arrived right after the upgrade packet are handled first.
+	c.rd.fr = pr.fr
+	c.startReading(nc, pr.pending)
+}
+
+// probe reads a websocket being probed for an upgrade, with blocking reads on the request's
+// goroutine (the session is still served by polling meanwhile).
+type probe struct {
+	nc      net.Conn
+	fr      frameReader
+	pending []wsMessage // decoded, not yet handled
+	buf     []byte
+}
+
+// next returns the next data message of the probe, answering pings.
+func (pr *probe) next() (wsMessage, error) {
+	for {
+		for len(pr.pending) > 0 {
+			m := pr.pending[0]
+			pr.pending = pr.pending[1:]
+			switch m.op {
+			case opPing:
+				_, _ = pr.nc.Write(controlFrame(opPong, m.payload))
+				continue
+			case opPong:
+				continue
+			case opClose:
+				return m, errors.New("engine.io: websocket closed during the upgrade")
+			}
+			return m, nil
+		}
+		if pr.buf == nil {
+			pr.buf = make([]byte, 512)
+		}
+		n, err := pr.nc.Read(pr.buf)
+		if n > 0 {
+			if ferr := pr.fr.feed(pr.buf[:n], func(op byte, p []byte) error {
+				pr.pending = append(pr.pending, wsMessage{op, p})
+				return nil
+			}); ferr != nil {
+				return wsMessage{}, fmt.Errorf("engine.io: reading upgrade probe: %w", ferr)
+			}
+		}
+		if err != nil && len(pr.pending) == 0 {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return wsMessage{}, errUpgradeTimeout
+			}
+			return wsMessage{}, fmt.Errorf("engine.io: reading upgrade probe: %w", err)
+		}
+	}
+}
+
+// packet returns the next probe message as an Engine.IO text packet.
+func (pr *probe) packet() (Packet, error) {
+	m, err := pr.next()
+	if err != nil {
+		return Packet{}, err
+	}
+	if m.op != opText {
+		return Packet{}, errBadProbe
+	}
+	return decodeWebsocketText(m.payload)
+}
+
+// controlFrame builds an unmasked server control frame.
+func controlFrame(op byte, payload []byte) []byte {
+	return append([]byte{0x80 | op, byte(len(payload))}, payload...)
 }
 
 // probeUpgrade runs the upgrade handshake: "2probe" → "3probe", then "5" switches transports.
-func (c *Conn) probeUpgrade(ws *websocket.Conn) error {
-	nc := ws.NetConn()
+func (c *Conn) probeUpgrade(pr *probe) error {
+	nc := pr.nc
 	_ = nc.SetReadDeadline(time.Now().Add(c.srv.opts.UpgradeTimeout))
-	p, err := c.readProbePacket(ws)
+	p, err := pr.packet()
 	if err != nil {
 		return err
 	}
@@ -166,16 +212,17 @@ func (c *Conn) probeUpgrade(ws *websocket.Conn) error {
 	c.kickLocked()
 	c.mu.Unlock()
 
-	if p, err = c.readProbePacket(ws); err != nil {
+	if p, err = pr.packet(); err != nil {
 		return err
 	}
 	if p.Type != PacketUpgrade {
 		return errBadProbe
 	}
 	_ = nc.SetReadDeadline(time.Time{})
+	pr.buf = nil
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen || c.probe != ws {
+	if c.state != stateOpen || c.probe != nc {
 		return errors.New("engine.io: session closed during upgrade")
 	}
 	c.probe = nil
@@ -190,19 +237,4 @@ func (c *Conn) probeUpgrade(ws *websocket.Conn) error {
 		go c.flush()
 	}
 	return nil
-}
-
-func (c *Conn) readProbePacket(ws *websocket.Conn) (Packet, error) {
-	mt, data, err := ws.ReadMessage()
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return Packet{}, errUpgradeTimeout
-		}
-		return Packet{}, fmt.Errorf("engine.io: reading upgrade probe: %w", err)
-	}
-	if mt != websocket.TextMessage {
-		return Packet{}, errBadProbe
-	}
-	return decodeWebsocketText(data)
 }
