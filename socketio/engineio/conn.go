@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/realtimed/realtimed/socketio/internal/sched"
@@ -61,10 +62,12 @@ type Conn struct {
 	overflowed   bool // the send queue overflowed; a close is under way
 
 	// websocket transport
-	netConn    net.Conn // nil while polling
-	rd         wsReader // decodes and drives reads of netConn
-	writing    bool     // a flush goroutine is running
-	closeAfter bool     // close the socket once the queue is flushed
+	netConn    net.Conn        // nil while polling
+	rc         syscall.RawConn // netConn's file descriptor, for the poller and non-blocking writes
+	rd         wsReader        // decodes and drives reads of netConn
+	headSent   int             // bytes of the first queued frame already written
+	writing    bool            // a flush goroutine is running
+	closeAfter bool            // close the socket once the queue is flushed
 
 	// polling transport and upgrade
 	pollWake     chan struct{} // cap 1; nil once upgraded
@@ -148,11 +151,14 @@ func (c *Conn) kickLocked() {
 	}
 	if !c.writing {
 		c.writing = true
-		go c.flush()
+		c.kickWriterLocked()
 	}
 }
 
-// flush writes the queue to the websocket in batches until it is empty.
+// flush writes the queue to the websocket in batches until it is empty, waiting for the
+// socket when it is full (under Options.WriteTimeout). It runs on a goroutine of its own: for
+// every connection where the shared writers are not used, and for a connection whose socket
+// buffer the writers found full.
 func (c *Conn) flush() {
 	bufs := getBuffers()
 	defer putBuffers(bufs)
@@ -169,16 +175,18 @@ func (c *Conn) flush() {
 		}
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
+		head := c.headSent
 		nc := c.netConn
 		c.mu.Unlock()
 
-		n, err := c.writeBatch(nc, bufs, batch)
+		n, err := c.writeBatch(nc, bufs, batch, head)
 		if err == nil && c.srv.opts.OnWrite != nil {
 			c.srv.opts.OnWrite(batch, time.Now())
 		}
 
 		c.mu.Lock()
 		c.queueBytes -= n
+		c.headSent = 0
 		clear(batch)
 		if cap(batch) <= 64 {
 			c.spare = batch[:0]
@@ -194,32 +202,44 @@ func (c *Conn) flush() {
 	}
 }
 
-// writeBatch writes the frames of batch in one vectored write and returns their payload bytes.
-func (c *Conn) writeBatch(nc net.Conn, bufs *net.Buffers, batch []*Message) (int, error) {
-	frames := (*bufs)[:0]
+// writeBatch writes the frames of batch (the first from byte head on) in one vectored write
+// and returns their payload bytes.
+func (c *Conn) writeBatch(nc net.Conn, bufs *frameBuffers, batch []*Message, head int) (int, error) {
+	frames := bufs.frames[:0]
 	size := 0
-	for _, m := range batch {
-		frames = append(frames, m.frame())
+	for i, m := range batch {
+		f := m.frame()
+		if i == 0 {
+			f = f[head:]
+		}
+		frames = append(frames, f)
 		size += m.Size()
 	}
-	*bufs = frames
+	bufs.frames = frames
 	if err := nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout)); err != nil {
 		return size, err
 	}
-	_, err := frames.WriteTo(nc) // advances its own copy of the slice header
-	clear(*bufs)
+	bufs.work = frames
+	_, err := bufs.work.WriteTo(nc) // consumes work, not frames
+	clear(bufs.frames)
 	return size, err
 }
 
-var buffersPool = sync.Pool{New: func() any { b := make(net.Buffers, 0, 64); return &b }}
+// frameBuffers are the vectors of one flush. WriteTo consumes the net.Buffers it is called
+// on, so it writes a copy held here (a local copy would escape to the heap on every write).
+type frameBuffers struct {
+	frames, work net.Buffers
+}
 
-func getBuffers() *net.Buffers { return buffersPool.Get().(*net.Buffers) }
+var buffersPool = sync.Pool{New: func() any { return &frameBuffers{frames: make(net.Buffers, 0, 64)} }}
 
-func putBuffers(b *net.Buffers) {
-	if cap(*b) > 1024 {
+func getBuffers() *frameBuffers { return buffersPool.Get().(*frameBuffers) }
+
+func putBuffers(b *frameBuffers) {
+	if cap(b.frames) > 1024 {
 		return
 	}
-	*b = (*b)[:0]
+	b.frames, b.work = b.frames[:0], nil
 	buffersPool.Put(b)
 }
 

@@ -5,6 +5,7 @@ package engineio
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"syscall"
 )
@@ -115,4 +116,89 @@ func (p *poller) run() {
 func pollerAvailable() bool {
 	_, err := sharedPoller()
 	return err == nil
+}
+
+// pollRead is what a goroutine woken by the poller reads with: a buffer and the functions it
+// passes to the raw connection, bound once. They are pooled: an idle connection keeps none, and
+// a read allocates nothing.
+type pollRead struct {
+	buf    []byte
+	n      int
+	err    error
+	p      *poller
+	read   func(fd uintptr) bool
+	rearm  func(fd uintptr)
+	rearmE error
+}
+
+var pollReadPool = sync.Pool{New: func() any {
+	r := &pollRead{buf: make([]byte, 16<<10)}
+	r.read = r.readFD
+	r.rearm = r.rearmFD
+	return r
+}}
+
+func (r *pollRead) readFD(fd uintptr) bool {
+	r.n, r.err = syscall.Read(int(fd), r.buf)
+	return !errors.Is(r.err, syscall.EINTR)
+}
+
+func (r *pollRead) rearmFD(fd uintptr) { r.rearmE = r.p.rearm(int(fd)) }
+
+// onReadable runs on a fresh goroutine when the poller reports c's socket readable: it reads
+// and handles everything available, then re-arms the registration.
+func (c *Conn) onReadable() {
+	if !c.rd.reading.CompareAndSwap(false, true) {
+		return // another goroutine is reading; it re-arms when done
+	}
+	r := pollReadPool.Get().(*pollRead)
+	defer pollReadPool.Put(r)
+	open := c.readAvailable(r)
+	c.rd.reading.Store(false)
+	if !open || c.rd.stopped.Load() {
+		return
+	}
+	r.p, r.rearmE = thePoller, nil
+	if err := c.rc.Control(r.rearm); err != nil || r.rearmE != nil {
+		if !c.rd.stopped.Load() {
+			c.closeWith(CloseTransportError, errors.Join(err, r.rearmE))
+		}
+	}
+}
+
+// readAvailable reads until the socket would block; it reports false once the connection is
+// closing.
+func (c *Conn) readAvailable(r *pollRead) bool {
+	for {
+		n, err := c.readNonBlocking(r)
+		if n > 0 {
+			if ferr := c.rd.fr.feed(r.buf[:n], c.onFrame); ferr != nil {
+				c.readFailed(ferr)
+				return false
+			}
+		}
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			return true
+		case err != nil:
+			c.closeWith(readCloseReason(err), err)
+			return false
+		}
+	}
+}
+
+// readNonBlocking reads once without waiting: syscall.EAGAIN when nothing is there, io.EOF
+// when the peer has closed.
+func (c *Conn) readNonBlocking(r *pollRead) (int, error) {
+	r.n, r.err = 0, nil
+	err := c.rc.Read(r.read)
+	switch {
+	case err != nil:
+		return 0, err
+	case r.err != nil:
+		return 0, r.err
+	case r.n == 0:
+		return 0, io.EOF
+	}
+	return r.n, nil
 }

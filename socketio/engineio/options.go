@@ -32,13 +32,15 @@ type Options struct {
 	// WriteTimeout bounds one websocket write. Zero means 10s.
 	WriteTimeout time.Duration
 	// ReadBufferSize is the read buffer of a websocket read by a goroutine of its own (see
-	// ReadWithGoroutines). Zero means 1024 bytes.
+	// GoroutineIO). Zero means 1024 bytes.
 	ReadBufferSize int
-	// ReadWithGoroutines reads every websocket from a goroutine of its own. By default, on
-	// Linux, one epoll poller watches all websockets and a goroutine runs only while a
-	// connection has something to read: an idle connection then holds no goroutine stack and
-	// no read buffer. Other systems always use goroutines.
-	ReadWithGoroutines bool
+	// GoroutineIO gives every websocket a goroutine of its own that reads it, and a flush
+	// goroutine, started when there is something to send, that writes it. By default, on Linux,
+	// one epoll poller watches all websockets (a goroutine runs only while a connection has
+	// something to read) and a few shared writers drain the send queues with non-blocking
+	// writes: an idle connection then holds no goroutine stack and no buffer, and a delivery
+	// costs no goroutine and no allocation. Other systems always use goroutines.
+	GoroutineIO bool
 
 	// KeepHeaders lists the handshake request headers a connection keeps for the layers above
 	// (Conn.Header), for instance to authenticate at Socket.IO CONNECT; the others are dropped

@@ -52,7 +52,7 @@ func (s *Server) serveWebsocketHandshake(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	c := s.newConn(r)
-	c.netConn = nc
+	c.netConn, c.rc = nc, rawConnOf(nc)
 	c.rd.fr.limit = s.opts.MaxPayload
 	if !s.open(c) {
 		_ = nc.Close()
@@ -227,14 +227,13 @@ func (c *Conn) probeUpgrade(pr *probe) error {
 	}
 	c.probe = nil
 	c.upgrading = false
-	c.netConn = nc
+	c.netConn, c.rc = nc, rawConnOf(nc)
 	select { // release a GET still pending on the old transport
 	case c.pollWake <- struct{}{}:
 	default:
 	}
-	if len(c.queue) > 0 && !c.writing {
-		c.writing = true
-		go c.flush()
+	if len(c.queue) > 0 {
+		c.kickLocked()
 	}
 	return nil
 }

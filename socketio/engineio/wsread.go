@@ -3,21 +3,19 @@ package engineio
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"syscall"
 )
 
 // wsReader is the read side of a websocket connection: an incremental frame decoder, driven
 // either by the shared poller (Linux: no goroutine while the connection is idle) or by a
-// goroutine of its own (Options.ReadWithGoroutines, other systems).
+// goroutine of its own (Options.GoroutineIO, other systems).
 type wsReader struct {
 	fr      frameReader
-	rc      syscall.RawConn // nil when reading with a goroutine
-	reading atomic.Bool     // a goroutine is reading (poller mode)
-	stopped atomic.Bool     // unregistered: the socket is closing
+	polled  bool        // registered with the poller; guarded by Conn.mu
+	reading atomic.Bool // a goroutine is reading (poller mode)
+	stopped atomic.Bool // unregistered: the socket is closing
 }
 
 // errStopReading ends reading because the connection has closed.
@@ -37,7 +35,7 @@ func (c *Conn) startReading(nc net.Conn, pending []wsMessage) {
 			return
 		}
 	}
-	if !c.srv.opts.ReadWithGoroutines {
+	if !c.srv.opts.GoroutineIO {
 		if err := c.pollReads(nc); err == nil {
 			return
 		} else {
@@ -47,107 +45,54 @@ func (c *Conn) startReading(nc net.Conn, pending []wsMessage) {
 	go c.readLoop(nc)
 }
 
-// pollReads registers nc with the shared poller.
+// pollReads registers the websocket with the shared poller, unless the connection has closed
+// meanwhile. c.mu orders it with stopReading: a connection is either registered before it
+// closes (and unregistered by the close), or never.
 func (c *Conn) pollReads(nc net.Conn) error {
 	p, err := sharedPoller()
 	if err != nil {
 		return err
 	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	if c.rc == nil {
 		return fmt.Errorf("engine.io: %T has no file descriptor", nc)
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("engine.io: %w", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed {
+		return nil // closed already: nothing to read
 	}
-	c.rd.rc = rc
 	var addErr error
-	if err := rc.Control(func(fd uintptr) { addErr = p.add(c, int(fd)) }); err != nil {
-		return fmt.Errorf("engine.io: %w", err)
+	if err := c.rc.Control(func(fd uintptr) { addErr = p.add(c, int(fd)) }); err != nil {
+		addErr = fmt.Errorf("engine.io: %w", err)
 	}
+	c.rd.polled = addErr == nil
 	return addErr
 }
 
-// stopReading unregisters the socket from the poller; call it before closing the socket.
+// rawConnOf returns the raw connection of nc, or nil when it has none (not a socket).
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// stopReading unregisters the socket from the poller; call it after the connection's state
+// became stateClosed and before closing the socket.
 func (c *Conn) stopReading() {
-	if c.rd.rc == nil || c.rd.stopped.Swap(true) {
+	c.mu.Lock()
+	polled := c.rd.polled
+	c.mu.Unlock()
+	if !polled || c.rd.stopped.Swap(true) {
 		return
 	}
 	p, _ := sharedPoller()
-	_ = c.rd.rc.Control(func(fd uintptr) { p.remove(c, int(fd)) })
-}
-
-// readBufPool holds the buffers poller reads use while a connection has data; an idle
-// connection keeps none.
-var readBufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
-
-// onReadable runs on a fresh goroutine when the poller reports c's socket readable: it reads
-// and handles everything available, then re-arms the registration.
-func (c *Conn) onReadable() {
-	if !c.rd.reading.CompareAndSwap(false, true) {
-		return // another goroutine is reading; it re-arms when done
-	}
-	bp := readBufPool.Get().(*[]byte)
-	open := c.readAvailable(*bp)
-	readBufPool.Put(bp)
-	c.rd.reading.Store(false)
-	if !open || c.rd.stopped.Load() {
-		return
-	}
-	p, _ := sharedPoller()
-	var rearmErr error
-	if err := c.rd.rc.Control(func(fd uintptr) { rearmErr = p.rearm(int(fd)) }); err != nil || rearmErr != nil {
-		if !c.rd.stopped.Load() {
-			c.closeWith(CloseTransportError, errors.Join(err, rearmErr))
-		}
-	}
-}
-
-// readAvailable reads until the socket would block; it reports false once the connection is
-// closing.
-func (c *Conn) readAvailable(buf []byte) bool {
-	for {
-		n, err := c.readNonBlocking(buf)
-		if n > 0 {
-			if ferr := c.rd.fr.feed(buf[:n], c.onFrame); ferr != nil {
-				c.readFailed(ferr)
-				return false
-			}
-		}
-		switch {
-		case errors.Is(err, syscall.EAGAIN):
-			return true
-		case err != nil:
-			c.closeWith(readCloseReason(err), err)
-			return false
-		}
-	}
-}
-
-// readNonBlocking reads once without waiting: syscall.EAGAIN when nothing is there, io.EOF
-// when the peer has closed.
-func (c *Conn) readNonBlocking(buf []byte) (int, error) {
-	var (
-		n    int
-		rerr error
-	)
-	err := c.rd.rc.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), buf)
-		if errors.Is(rerr, syscall.EINTR) {
-			return false
-		}
-		return true
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case rerr != nil:
-		return 0, rerr
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
+	_ = c.rc.Control(func(fd uintptr) { p.remove(c, int(fd)) })
 }
 
 // readLoop reads the websocket from this goroutine until it closes.

@@ -106,7 +106,7 @@ func TestIdleWebsocketsHoldNoGoroutineWithThePoller(t *testing.T) {
 	const n = 60
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			hs, _, conns := wsTestServer(t, Options{ReadWithGoroutines: mode.goroutines})
+			hs, _, conns := wsTestServer(t, Options{GoroutineIO: mode.goroutines})
 			dialOpen(t, hs, conns) // warm up: starts the poller, the scheduler, the listener
 			settle := func() int {
 				// Handshake goroutines finish shortly after each handshake; wait for calm.
@@ -139,7 +139,7 @@ func TestIdleWebsocketsHoldNoGoroutineWithThePoller(t *testing.T) {
 func TestWebsocketFrames(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			hs, rec, conns := wsTestServer(t, Options{ReadWithGoroutines: mode.goroutines, MaxPayload: 1000})
+			hs, rec, conns := wsTestServer(t, Options{GoroutineIO: mode.goroutines, MaxPayload: 1000})
 
 			// Messages: text (fragmented by a small write buffer), binary, and a ping in between.
 			d := websocket.Dialer{WriteBufferSize: 64}
@@ -260,7 +260,7 @@ func readServerFrame(t *testing.T, nc net.Conn, br *bufio.Reader) string {
 func TestUpgradeHandlesMessagesSentWithTheUpgradePacket(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			hs, rec, conns := wsTestServer(t, Options{ReadWithGoroutines: mode.goroutines})
+			hs, rec, conns := wsTestServer(t, Options{GoroutineIO: mode.goroutines})
 			res, err := http.Get(hs.URL + "/?EIO=4&transport=polling")
 			if err != nil {
 				t.Fatal(err)
@@ -313,7 +313,7 @@ func TestUpgradeHandlesMessagesSentWithTheUpgradePacket(t *testing.T) {
 func TestManyConnectionsComeAndGo(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			hs, rec, conns := wsTestServer(t, Options{ReadWithGoroutines: mode.goroutines})
+			hs, rec, conns := wsTestServer(t, Options{GoroutineIO: mode.goroutines})
 			var wg sync.WaitGroup
 			errs := make(chan error, 64)
 			var mu sync.Mutex

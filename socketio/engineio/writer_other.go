@@ -1,0 +1,12 @@
+//go:build !linux
+
+package engineio
+
+import "sync/atomic"
+
+// kickWriterLocked makes a flush goroutine drain c's queue: outside Linux there are no shared
+// writers. c.mu is held.
+func (c *Conn) kickWriterLocked() { go c.flush() }
+
+// fullSocketHandoffs is only counted by the Linux writers.
+var fullSocketHandoffs atomic.Int64
