@@ -81,6 +81,10 @@ func New(cfg Config) *API {
 // node runs it, with or without a token: any node may be asked by another.
 func (a *API) Run(ctx context.Context) { a.cluster.run(ctx) }
 
+// Announce inserts or refreshes the node's row in realtime.nodes once (Run keeps it fresh):
+// recovery sessions name the node, so it is announced before clients connect.
+func (a *API) Announce(ctx context.Context) error { return a.cluster.announce(ctx) }
+
 // ServeHTTP serves /admin/… to requests bearing the token.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.enabled {

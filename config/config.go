@@ -68,6 +68,9 @@ type Config struct {
 	ClientEventMax   int
 	TypingRate       int
 	TypingTimeout    time.Duration
+	MaxEventBytes    int
+	RecoveryWindow   time.Duration // 0: connection-state recovery off
+	Retention        time.Duration
 }
 
 // Var is one setting: its environment variable, flag, default and meaning.
@@ -166,6 +169,12 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setPositive(&c.TypingRate, v) }},
 	{"REALTIME_TYPING_TIMEOUT", "typing-timeout", "5s", "A typing indicator that typing:start has not renewed for this long ends with typing.stopped.",
 		func(c *Config, v string) error { return setDuration(&c.TypingTimeout, v) }},
+	{"REALTIME_MAX_EVENT_BYTES", "max-event-bytes", "1048576", "Largest event payload realtime.publish accepts, in bytes (written into realtime.settings at start); a larger one fails the writer's statement with an SQL error. At most half of REALTIME_SEND_QUEUE_BYTES.",
+		func(c *Config, v string) error { return setPositive(&c.MaxEventBytes, v) }},
+	{"REALTIME_RECOVERY_WINDOW", "recovery-window", "2m", "How long a disconnected client (socket.io-client >= 4.6) may come back, to any node, and get the events it missed (socket.recovered). 0 turns connection-state recovery off.",
+		func(c *Config, v string) error { return setDurationOrZero(&c.RecoveryWindow, v) }},
+	{"REALTIME_RETENTION", "retention", "1h", "How long events stay in the outbox before they are pruned (by one node at a time). At least the recovery window.",
+		func(c *Config, v string) error { return setDuration(&c.Retention, v) }},
 }
 
 // Load reads the configuration: defaults, then the environment (getenv), then flags in args.
@@ -208,6 +217,12 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		}
 		if err := checkTLS(c.TLSCert, c.TLSKey); err != nil {
 			return c, err
+		}
+		if c.Retention < c.RecoveryWindow {
+			return c, errors.New("config: REALTIME_RETENTION must be at least REALTIME_RECOVERY_WINDOW (recovery replays the outbox)")
+		}
+		if c.MaxEventBytes > c.SendQueueBytes/2 {
+			return c, errors.New("config: REALTIME_MAX_EVENT_BYTES must be at most half of REALTIME_SEND_QUEUE_BYTES (an event must fit a client's queue and a recovery replay)")
 		}
 		return c, nil
 	}
@@ -379,6 +394,14 @@ func setDuration(dst *time.Duration, v string) error {
 	}
 	*dst = d
 	return nil
+}
+
+func setDurationOrZero(dst *time.Duration, v string) error {
+	if v == "0" {
+		*dst = 0
+		return nil
+	}
+	return setDuration(dst, v)
 }
 
 func setPositive(dst *int, v string) error {

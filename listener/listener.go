@@ -37,6 +37,10 @@ type Config struct {
 	// HealthInterval is how long the connection may stay silent before it is pinged, so that
 	// a dead network is noticed. Zero means 15s.
 	HealthInterval time.Duration
+	// QueryTimeout bounds connecting and each query of the listener (LISTEN, a batch of the
+	// catch-up, a health ping), so that a network that silently drops packets is noticed.
+	// Zero means 30s.
+	QueryTimeout time.Duration
 	// Logger receives reconnects and skipped notifications. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
 }
@@ -57,6 +61,9 @@ func (c Config) withDefaults() Config {
 	if c.HealthInterval <= 0 {
 		c.HealthInterval = 15 * time.Second
 	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}
@@ -69,7 +76,7 @@ const ApplicationName = "realtimed-listener"
 // Stats are counters since the listener started.
 type Stats struct {
 	Delivered  uint64 // events handed to the handler
-	Skipped    uint64 // notifications that were not valid envelopes, or refs to missing rows
+	Skipped    uint64 // notifications that were not valid envelopes or named no event of the outbox, and invalid outbox rows
 	Duplicates uint64 // notifications already delivered by catch-up
 	CaughtUp   uint64 // events delivered from the outbox rather than from a notification
 	Reconnects uint64 // connections lost and re-established
@@ -98,7 +105,8 @@ func New(cfg Config, h Handler) *Listener {
 // Ready reports whether the listener is connected and has caught up with the outbox.
 func (l *Listener) Ready() bool { return l.connected.Load() && l.caughtUp.Load() }
 
-// Position returns the position of the last event delivered.
+// Position returns the position of the last event handed to the handler. It is updated just
+// before the handler is called: an event above Position has not reached the handler yet.
 func (l *Listener) Position() int64 { return l.lastPos.Load() }
 
 // Stats returns the listener's counters.
@@ -150,13 +158,16 @@ func (l *Listener) session(ctx context.Context) error {
 		return fmt.Errorf("parsing the database URL: %w", err)
 	}
 	cc.RuntimeParams["application_name"] = ApplicationName
+	if cc.ConnectTimeout == 0 || cc.ConnectTimeout > l.cfg.QueryTimeout {
+		cc.ConnectTimeout = l.cfg.QueryTimeout
+	}
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
 	defer conn.Close(context.Background())
 	for _, ch := range []string{l.cfg.Channel, l.cfg.ControlChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+		if err := l.exec(ctx, conn, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return fmt.Errorf("LISTEN %s: %w", ch, err)
 		}
 	}
@@ -164,9 +175,9 @@ func (l *Listener) session(ctx context.Context) error {
 	// LISTEN is in effect: everything committed from now on will be notified. Read what was
 	// committed before (or while we were away) from the outbox.
 	if !l.started {
-		var head int64
-		if err := conn.QueryRow(ctx, "SELECT coalesce(max(pos), 0) FROM realtime.events").Scan(&head); err != nil {
-			return fmt.Errorf("reading the outbox head: %w", err)
+		head, err := l.head(ctx, conn)
+		if err != nil {
+			return err
 		}
 		l.lastPos.Store(head)
 		l.started = true
@@ -183,6 +194,24 @@ func (l *Listener) session(ctx context.Context) error {
 	}
 }
 
+func (l *Listener) exec(ctx context.Context, conn *pgx.Conn, sql string) error {
+	qctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
+	defer cancel()
+	_, err := conn.Exec(qctx, sql)
+	return err
+}
+
+// head returns the position of the newest committed event.
+func (l *Listener) head(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	qctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
+	defer cancel()
+	var head int64
+	if err := conn.QueryRow(qctx, "SELECT coalesce(max(pos), 0) FROM realtime.events").Scan(&head); err != nil {
+		return 0, fmt.Errorf("reading the outbox head: %w", err)
+	}
+	return head, nil
+}
+
 // next waits for one notification, pinging the server when the connection stays silent.
 func (l *Listener) next(ctx context.Context, conn *pgx.Conn) error {
 	wctx, cancel := context.WithTimeout(ctx, l.cfg.HealthInterval)
@@ -192,7 +221,7 @@ func (l *Listener) next(ctx context.Context, conn *pgx.Conn) error {
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("waiting for notifications: %w", err)
 		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, min(5*time.Second, l.cfg.QueryTimeout))
 		defer cancel()
 		if err := conn.Ping(pctx); err != nil {
 			return fmt.Errorf("health check: %w", err)
@@ -208,6 +237,13 @@ func (l *Listener) next(ctx context.Context, conn *pgx.Conn) error {
 	return l.onNotification(ctx, conn, n.Payload)
 }
 
+// onNotification delivers the event a notification names. The notification is trusted only
+// when it names the very next position: then its envelope is delivered as is (read from the
+// outbox when it is a reference). When it names a later position, the outbox is read up to
+// that position instead, so that nothing in between is lost (positions drawn by transactions
+// that failed to commit leave gaps) and a hand-written notification with a made-up position
+// cannot make the listener skip real events: the outbox, not the notification, says what
+// exists.
 func (l *Listener) onNotification(ctx context.Context, conn *pgx.Conn, payload string) error {
 	env, err := Decode([]byte(payload))
 	if err != nil {
@@ -215,24 +251,31 @@ func (l *Listener) onNotification(ctx context.Context, conn *pgx.Conn, payload s
 		return nil
 	}
 	last := l.lastPos.Load()
-	if env.Pos <= last {
+	switch {
+	case env.Pos <= last:
 		l.duplicates.Add(1)
 		return nil
-	}
-	if env.Pos > last+1 {
-		// Positions are consecutive unless a commit failed after drawing one; read the outbox
-		// so that nothing in between is lost, whatever happened to its notification.
+	case env.Pos > last+1:
 		if err := l.catchUp(ctx, conn, env.Pos); err != nil {
 			return err
 		}
+		if l.lastPos.Load() < env.Pos {
+			l.skip(fmt.Errorf("%w: event %d (position %d) is not in the outbox", ErrBadEnvelope, env.ID, env.Pos), payload)
+		}
+		return nil
 	}
 	if env.Ref {
 		full, err := l.fetch(ctx, conn, env.Pos)
 		if err != nil {
 			return err
 		}
-		if full == nil {
+		if full == nil || full.ID != env.ID {
 			l.skip(fmt.Errorf("%w: event %d (position %d) is not in the outbox", ErrBadEnvelope, env.ID, env.Pos), payload)
+			return nil
+		}
+		if err := full.validate(); err != nil {
+			l.skip(fmt.Errorf("outbox row at position %d: %w", env.Pos, err), payload)
+			l.lastPos.Store(env.Pos)
 			return nil
 		}
 		env = full
@@ -249,30 +292,34 @@ func (l *Listener) skip(err error, payload string) {
 	l.log.WithError(err).WithField("notification", payload).Warn("listener: skipped a notification")
 }
 
+// deliver hands an event to the handler. The position is published first (see Position).
 func (l *Listener) deliver(env *Envelope) {
-	l.handle(env)
 	l.lastPos.Store(env.Pos)
+	l.handle(env)
 	l.delivered.Add(1)
 }
 
 const selectEvents = `SELECT id, pos, event, users, rooms, payload, committed_at FROM realtime.events`
 
 // catchUp delivers, from the outbox, the events after the last delivered position and, when
-// before > 0, below it.
-func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn, before int64) error {
+// through > 0, up to it. Rows that are not valid events (written around realtime.publish) are
+// logged, counted and passed over.
+func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn, through int64) error {
 	const batch = 1000
 	for {
 		last := l.lastPos.Load()
-		rows, err := conn.Query(ctx, selectEvents+
-			` WHERE pos > $1 AND ($2 = 0 OR pos < $2) ORDER BY pos LIMIT $3`, last, before, batch)
-		if err != nil {
-			return fmt.Errorf("reading the outbox after position %d: %w", last, err)
-		}
-		envs, err := pgx.CollectRows(rows, scanEnvelope)
+		envs, err := l.read(ctx, conn, selectEvents+
+			` WHERE pos > $1 AND ($2 = 0 OR pos <= $2) ORDER BY pos LIMIT $3`, last, through, batch)
 		if err != nil {
 			return fmt.Errorf("reading the outbox after position %d: %w", last, err)
 		}
 		for _, env := range envs {
+			if err := env.validate(); err != nil {
+				l.skipped.Add(1)
+				l.log.WithError(err).WithField("position", env.Pos).Warn("listener: skipped an outbox row that is not a valid event")
+				l.lastPos.Store(env.Pos)
+				continue
+			}
 			l.fromOutbox.Add(1)
 			l.deliver(env)
 		}
@@ -282,20 +329,26 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn, before int64) er
 	}
 }
 
+func (l *Listener) read(ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]*Envelope, error) {
+	qctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
+	defer cancel()
+	rows, err := conn.Query(qctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanEnvelope)
+}
+
 // fetch reads one event by position; it returns nil if there is none.
 func (l *Listener) fetch(ctx context.Context, conn *pgx.Conn, pos int64) (*Envelope, error) {
-	rows, err := conn.Query(ctx, selectEvents+` WHERE pos = $1`, pos)
+	envs, err := l.read(ctx, conn, selectEvents+` WHERE pos = $1`, pos)
 	if err != nil {
 		return nil, fmt.Errorf("reading event at position %d: %w", pos, err)
 	}
-	env, err := pgx.CollectExactlyOneRow(rows, scanEnvelope)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if len(envs) == 0 {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading event at position %d: %w", pos, err)
-	}
-	return env, nil
+	return envs[0], nil
 }
 
 func scanEnvelope(row pgx.CollectableRow) (*Envelope, error) {

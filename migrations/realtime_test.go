@@ -155,7 +155,7 @@ func TestPruneDeletesOldCommittedEvents(t *testing.T) {
 	for _, q := range []string{
 		`SELECT realtime.publish('old', ARRAY['u'], '{}', '{}')`,
 		`SELECT realtime.publish('new', ARRAY['u'], '{}', '{}')`,
-		`UPDATE realtime.events SET created_at = now() - interval '2 days' WHERE event = 'old'`,
+		`UPDATE realtime.events SET committed_at = now() - interval '2 days' WHERE event = 'old'`,
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatal(err)

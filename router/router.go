@@ -60,6 +60,9 @@ func (r *Router) Deliver(env *listener.Envelope) {
 		rooms = append(rooms, UserRoom(u))
 	}
 	rooms = append(rooms, env.Rooms...)
+	if len(rooms) == 0 {
+		return // an event for nobody (Broadcast would send it to everybody)
+	}
 	enc := r.Encode(env)
 	enc.SetStamp(env.TS) // commit time, for the delivery latency observed at socket write (live events only)
 	n := r.ns.Broadcast(rooms, "", enc)

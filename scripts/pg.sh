@@ -3,13 +3,20 @@
 # listening on 127.0.0.1 on a free port (trust auth, local only). It uses the system's
 # PostgreSQL binaries and, when they are missing and we are root, installs Debian's.
 #
-#   scripts/pg.sh start   # start it if needed; prints the admin URL (database postgres)
+#   scripts/pg.sh start            # start it if needed; prints the admin URL (database postgres)
 #   scripts/pg.sh stop
-#   scripts/pg.sh url     # prints the admin URL of the running instance
+#   scripts/pg.sh restart [MODE]   # stop (pg_ctl -m MODE: fast or immediate) and start on the same port
+#   scripts/pg.sh url              # prints the admin URL of the running instance
+#
+# Environment:
+#   REALTIME_PG_DIR    another folder for a separate cluster (tests that restart PostgreSQL, measurements)
+#   REALTIME_PG_OPTS   extra server options, after the defaults (e.g. "-c fsync=on -c synchronous_commit=on");
+#                      remembered in the folder for later starts and restarts
+# The defaults trade durability for test speed: fsync, synchronous_commit and full_page_writes off.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/.pg"
+dir="${REALTIME_PG_DIR:-$root/.pg}"
 data="$dir/data"
 
 log() { echo "pg.sh: $*" >&2; }
@@ -46,12 +53,17 @@ as_owner() {
   fi
 }
 
+port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+# free_port starts at a random port of 55432-55931, so that clusters started at the same time
+# (parallel tests) rarely pick the same one; start retries when they do.
 free_port() {
-  local port
-  for port in $(seq 55432 55532); do
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "$port"; return 0; fi
+  local i port offset=$((RANDOM % 500))
+  for i in $(seq 0 499); do
+    port=$((55432 + (offset + i) % 500))
+    if port_free "$port"; then echo "$port"; return 0; fi
   done
-  log "no free port in 55432-55532"; exit 1
+  log "no free port in 55432-55931"; exit 1
 }
 
 url() { echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres?sslmode=disable"; }
@@ -67,26 +79,38 @@ start() {
     mkdir -p "$data"
     as_owner "$bindir/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   fi
-  free_port >"$dir/port"
-  local port; port=$(cat "$dir/port")
-  as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
-    || { log "postgres failed to start; see $dir/postgres.log"; tail -n 20 "$dir/postgres.log" >&2; exit 1; }
-  log "private PostgreSQL on 127.0.0.1:$port (data in $data)"
-  url
+  # Extra options are remembered for restarts.
+  if [ -n "${REALTIME_PG_OPTS:-}" ]; then echo "$REALTIME_PG_OPTS" >"$dir/opts"; fi
+  local opts=""; [ -f "$dir/opts" ] && opts=$(cat "$dir/opts")
+  local port attempt
+  for attempt in 1 2 3; do
+    # Keep the port of a previous start when it is free (restart), else pick a free one.
+    if [ -f "$dir/port" ] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
+    echo "$port" >"$dir/port"
+    if as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $opts" >/dev/null; then
+      log "private PostgreSQL on 127.0.0.1:$port (data in $data)"
+      url
+      return 0
+    fi
+    port_free "$port" || { log "port $port was taken meanwhile; trying another"; rm -f "$dir/port"; continue; }
+    break
+  done
+  log "postgres failed to start; see $dir/postgres.log"; tail -n 20 "$dir/postgres.log" >&2; exit 1
 }
 
 stop() {
-  bindir=$(find_bindir) || exit 0
-  [ -f "$data/PG_VERSION" ] || exit 0
-  as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  bindir=$(find_bindir) || return 0
+  [ -f "$data/PG_VERSION" ] || return 0
+  as_owner "$bindir/pg_ctl" -D "$data" -m "${1:-fast}" -w stop >/dev/null 2>&1 || true
 }
 
 bindir=""
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
+  restart) stop "${2:-fast}"; start ;;
   url) bindir=$(find_bindir) && running && url ;;
   bindir) ensure_binaries; echo "$bindir" ;;
-  *) echo "usage: $0 start|stop|url|bindir" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart [fast|immediate]|url|bindir" >&2; exit 2 ;;
 esac

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/migrations"
+	"github.com/realtimed/realtimed/recovery"
+	"github.com/realtimed/realtimed/retention"
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
@@ -46,7 +49,9 @@ type Server struct {
 	node      string
 	publisher *control.Publisher
 	auth      *authParts
-	certs     *certFiles // nil without TLS
+	certs     *certFiles      // nil without TLS
+	recovery  *recovery.Store // nil when connection-state recovery is off
+	pruner    *retention.Pruner
 	mux       *http.ServeMux
 	stopping  atomic.Bool
 }
@@ -117,6 +122,14 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		Token: cfg.AdminToken, Node: s.node, Addr: cfg.Addr, Namespace: ns, DB: pool, Logger: log,
 	})
 	s.control[admin.ControlType] = s.admin.OnControl
+	if cfg.RecoveryWindow > 0 {
+		s.recovery = recovery.New(recovery.Config{
+			Pool: pool, Node: s.node, Window: cfg.RecoveryWindow, Position: s.listener.Position,
+			Encode: s.router.Encode, Membership: s.router.Membership(), Logger: log,
+		})
+		ns.SetRecovery(s.recovery)
+	}
+	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow, Logger: log})
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/socket.io/", s.io)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -155,7 +168,8 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // SocketIO returns the node's Socket.IO server.
 func (s *Server) SocketIO() *socketio.Server { return s.io }
 
-// Prepare applies pending migrations and the rule files, as configured.
+// Prepare applies pending migrations and the rule files, as configured, and writes the
+// settings realtime.publish reads (the maximum event size).
 func (s *Server) Prepare(ctx context.Context) error {
 	if s.cfg.AutoMigrate {
 		if err := migrations.Up(s.cfg.DatabaseURL, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
@@ -164,6 +178,10 @@ func (s *Server) Prepare(ctx context.Context) error {
 	}
 	if err := s.auth.checkSessions(ctx, s.log); err != nil {
 		return err
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO realtime.settings (key, value) VALUES ('max_event_bytes', $1)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, strconv.Itoa(s.cfg.MaxEventBytes)); err != nil {
+		return fmt.Errorf("writing realtime.settings (is the realtime schema migrated?): %w", err)
 	}
 	if !s.cfg.ApplyTriggers {
 		return nil
@@ -225,6 +243,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(publisherDone)
 		s.publisher.Run(lctx)
 	}()
+	// The node's row in realtime.nodes before any client connects: recovery sessions name it.
+	if err := s.admin.Announce(ctx); err != nil {
+		s.log.WithError(err).Warn("announcing the node failed; Run retries")
+	}
+	prunerDone := make(chan struct{})
+	go func() {
+		defer close(prunerDone)
+		s.pruner.Run(lctx)
+	}()
 	if s.auth.jwks != nil {
 		go s.fetchJWKS(lctx)
 	}
@@ -255,6 +282,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-listenerDone
 	<-adminDone
 	<-publisherDone
+	<-prunerDone
 	return err
 }
 

@@ -16,8 +16,17 @@ import (
 // private session id, pid, besides the socket id. The client then keeps the offset of the last
 // event it received (the event's last argument, a string) and, when it reconnects, sends
 // {pid, offset, ...auth} in its CONNECT. The server runs the middlewares as usual (credentials
-// are checked again), asks the Recovery for the session, joins its rooms, writes the events
-// the client missed, then answers with the same pid: the client sets socket.recovered.
+// are checked again), asks the Recovery for the session, joins its rooms and reads the events
+// the client missed, then answers with the same pid (the client sets socket.recovered) and
+// writes the missed events right after the reply, in the same write.
+//
+// Why after, when Node's socket.io writes them before: the official client buffers events that
+// arrive before the CONNECT reply and never clears that buffer when the connection drops. If a
+// connection broke between missed events and the reply, the client would emit the buffered
+// events after its next connection, on top of the same events replayed again (its offset did
+// not move): duplicates. Written after the reply, each missed event is emitted as it arrives
+// and moves the client's offset, so an interrupted replay resumes where it stopped. The client
+// accepts either order: it sets socket.recovered before emitting "connect".
 //
 // Offsets are positions in the application's event stream: increasing positive integers, sent
 // to clients as decimal strings (EncodeEventAt appends them). The package keeps no sessions and
@@ -63,6 +72,9 @@ type Session struct {
 	// each encoded with EncodeEventAt. It stops and returns emit's error when emit fails (the
 	// missed events exceed Options.RecoveryMaxBytes); the session is then not resumed.
 	Replay func(emit func(*Encoded) error) error
+	// Abandoned, when set, is called if the session is not resumed after all (the replay
+	// failed or overflowed): the socket then connects as a new session.
+	Abandoned func()
 }
 
 // ErrReplayTooLarge is returned by the emit function of Session.Replay when the missed events
@@ -208,6 +220,9 @@ func (n *Namespace) resume(s *Socket) bool {
 	if err != nil {
 		log.WithError(err).Warn("socket.io: session not recovered; connecting as a new session")
 		n.detach(s, base)
+		if sess.Abandoned != nil {
+			sess.Abandoned()
+		}
 		return false
 	}
 	s.pid, s.recovered = pid, true
@@ -215,10 +230,10 @@ func (n *Namespace) resume(s *Socket) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s.hold, s.floor = nil, r.last
+	s.client.send(n.connectReply(s))
 	for _, e := range r.events {
 		s.client.send(e.msgs...)
 	}
-	s.client.send(n.connectReply(s))
 	for _, e := range hold.items {
 		if e.offset == 0 || e.offset > r.last {
 			s.client.send(e.msgs...)

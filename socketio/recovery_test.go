@@ -47,6 +47,7 @@ type memRecovery struct {
 	roomsChanges []rcRoomsChange
 	restoreErr   error
 	beforeReplay func()
+	abandoned    []string
 }
 
 func newMemRecovery() *memRecovery {
@@ -80,7 +81,12 @@ func (m *memRecovery) Restore(s *Socket, pid, offset string) (*Session, error) {
 		after = max(after, o)
 	}
 	rooms := slices.Clone(sess.rooms)
-	return &Session{After: after, Rooms: rooms, Replay: func(emit func(*Encoded) error) error {
+	abandon := func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.abandoned = append(m.abandoned, pid)
+	}
+	return &Session{After: after, Rooms: rooms, Abandoned: abandon, Replay: func(emit func(*Encoded) error) error {
 		if m.beforeReplay != nil {
 			m.beforeReplay()
 		}
@@ -261,8 +267,8 @@ type rcConnectReply struct {
 	PID string `json:"pid"`
 }
 
-// connect sends CONNECT with auth and returns the packets received before the CONNECT reply,
-// and the reply.
+// connect sends CONNECT with auth and returns the packets received before the CONNECT reply
+// (there must be none) and the reply.
 func (c *rcClient) connect(auth any) (before []string, reply rcConnectReply) {
 	c.t.Helper()
 	b, _ := json.Marshal(auth)
@@ -280,6 +286,16 @@ func (c *rcClient) connect(auth any) (before []string, reply rcConnectReply) {
 		}
 		before = append(before, m)
 	}
+}
+
+// take returns the next n packets.
+func (c *rcClient) take(n int) []string {
+	c.t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		out[i] = c.next()
+	}
+	return out
 }
 
 // call emits an event with an ack and waits for the ack.
@@ -357,7 +373,7 @@ func TestRecoveryPIDInConnectReply(t *testing.T) {
 	})
 }
 
-func TestRecoveryReplaysMissedEventsBeforeConnectReply(t *testing.T) {
+func TestRecoveryReplaysMissedEventsWithTheConnectReply(t *testing.T) {
 	rec := newMemRecovery()
 	_, ns, url := newRecoveryServer(t, rec, Options{})
 	c := dialRC(t, url)
@@ -379,10 +395,11 @@ func TestRecoveryReplaysMissedEventsBeforeConnectReply(t *testing.T) {
 
 	c2 := dialRC(t, url)
 	before, reply := c2.connect(map[string]string{"user": "u1", "pid": first.PID, "offset": strconv.FormatInt(e1, 10)})
-	if reply.PID != first.PID {
-		t.Fatalf("pid %q, want the session's %q", reply.PID, first.PID)
+	if reply.PID != first.PID || len(before) != 0 {
+		t.Fatalf("pid %q, want the session's %q, first thing sent (not after %q)", reply.PID, first.PID, before)
 	}
-	if got := offsets(t, before); !slices.Equal(got, want) {
+	// The missed events follow the reply, in order.
+	if got := offsets(t, c2.take(len(want))); !slices.Equal(got, want) {
 		t.Fatalf("replayed offsets %v, want %v", got, want)
 	}
 	// Rooms restored: live events of the chat arrive.
@@ -401,11 +418,12 @@ func TestRecoveryWithoutOffsetResumesFromSessionStart(t *testing.T) {
 	_ = c.ws.Close()
 	eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
 	missed := rec.publish(ns, "user:u1", "missed")
-	before, reply := dialRC(t, url).connect(map[string]string{"user": "u1", "pid": first.PID})
-	if reply.PID != first.PID {
-		t.Fatalf("not recovered: %+v", reply)
+	c2 := dialRC(t, url)
+	before, reply := c2.connect(map[string]string{"user": "u1", "pid": first.PID})
+	if reply.PID != first.PID || len(before) != 0 {
+		t.Fatalf("not recovered: %+v (%q before)", reply, before)
 	}
-	if got := offsets(t, before); !slices.Equal(got, []int64{missed}) {
+	if got := offsets(t, c2.take(1)); !slices.Equal(got, []int64{missed}) {
 		t.Fatalf("replayed %v, want [%d]", got, missed)
 	}
 }
@@ -445,10 +463,10 @@ func TestRecoveryHoldsLiveEventsDuringReplay(t *testing.T) {
 	}()
 	<-replayed
 	<-done
-	if reply.PID != first.PID {
-		t.Fatalf("not recovered: %+v", reply)
+	if reply.PID != first.PID || len(before) != 0 {
+		t.Fatalf("not recovered: %+v (%q before)", reply, before)
 	}
-	if got := offsets(t, before); !slices.Equal(got, []int64{missed, 2}) {
+	if got := offsets(t, c2.take(2)); !slices.Equal(got, []int64{missed, 2}) {
 		t.Fatalf("replayed %v, want [%d 2]", got, missed)
 	}
 	// Held: offset 2 (dropped: replayed) and the packet without offset (sent).
@@ -465,18 +483,18 @@ func TestRecoveryHoldsLiveEventsDuringReplay(t *testing.T) {
 
 func TestRecoveryFallsBackToNewSession(t *testing.T) {
 	cases := []struct {
-		name   string
-		auth   func(pid string) map[string]string
-		opts   Options
-		setup  func(rec *memRecovery, ns *Namespace)
-		joined bool // the old session's chat room
+		name      string
+		auth      func(pid string) map[string]string
+		opts      Options
+		setup     func(rec *memRecovery, ns *Namespace)
+		abandoned bool // Restore found the session, the resume failed after
 	}{
 		{name: "unknown pid", auth: func(string) map[string]string { return map[string]string{"user": "u1", "pid": "nope", "offset": "0"} }},
 		{name: "another user", auth: func(pid string) map[string]string { return map[string]string{"user": "u2", "pid": pid, "offset": "0"} }},
 		{name: "restore error", auth: func(pid string) map[string]string { return map[string]string{"user": "u1", "pid": pid} },
 			setup: func(rec *memRecovery, _ *Namespace) { rec.restoreErr = errors.New("database down") }},
 		{name: "replay too large", auth: func(pid string) map[string]string { return map[string]string{"user": "u1", "pid": pid, "offset": "0"} },
-			opts: Options{RecoveryMaxBytes: 200},
+			opts: Options{RecoveryMaxBytes: 200}, abandoned: true,
 			setup: func(rec *memRecovery, ns *Namespace) {
 				for range 10 {
 					rec.publish(ns, "user:u1", "filler")
@@ -485,7 +503,7 @@ func TestRecoveryFallsBackToNewSession(t *testing.T) {
 		{name: "too many live events while replaying", auth: func(pid string) map[string]string {
 			return map[string]string{"user": "u1", "pid": pid, "offset": "0"}
 		},
-			opts: Options{RecoveryMaxBytes: 200},
+			opts: Options{RecoveryMaxBytes: 200}, abandoned: true,
 			setup: func(rec *memRecovery, ns *Namespace) {
 				rec.beforeReplay = func() {
 					for range 40 {
@@ -533,6 +551,12 @@ func TestRecoveryFallsBackToNewSession(t *testing.T) {
 			saved, _, _ := rec.snapshot()
 			if !slices.Contains(saved, reply.PID) {
 				t.Fatalf("new session %s not saved (%v)", reply.PID, saved)
+			}
+			rec.mu.Lock()
+			abandoned := slices.Clone(rec.abandoned)
+			rec.mu.Unlock()
+			if want := tc.abandoned; want != slices.Equal(abandoned, []string{first.PID}) {
+				t.Fatalf("abandoned sessions %v; want the old one abandoned: %v", abandoned, want)
 			}
 		})
 	}

@@ -39,7 +39,12 @@ func AdminURL(t testing.TB) string {
 // migrated and the embedded rules applied. It is dropped when the test ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL(t)
+	return NewDatabaseOn(t, AdminURL(t))
+}
+
+// NewDatabaseOn is NewDatabase on the server of the admin URL admin (for instance a Cluster's).
+func NewDatabaseOn(t testing.TB, admin string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
@@ -56,15 +61,17 @@ func NewDatabase(t testing.TB) string {
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
 		t.Fatalf("pgtest: creating database: %v", err)
 	}
-	t.Cleanup(func() { Drop(t, name) })
+	t.Cleanup(func() { dropOn(t, admin, name) })
 	return WithDatabase(admin, name)
 }
 
 // Drop drops a database, disconnecting its sessions.
-func Drop(t testing.TB, name string) {
+func Drop(t testing.TB, name string) { dropOn(t, AdminURL(t), name) }
+
+func dropOn(t testing.TB, admin, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, AdminURL(t))
+	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Errorf("pgtest: dropping %s: %v", name, err)
 		return

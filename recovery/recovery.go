@@ -1,0 +1,315 @@
+// Package recovery keeps Socket.IO sessions in PostgreSQL for connection-state recovery
+// (socket.io-client >= 4.6), so that a client that lost its connection can come back to any
+// node and receive what it missed, from the outbox.
+//
+// A session (pid) records its user, its rooms, the stream position where it began and the
+// node and socket holding it (realtime.sessions). When a client reconnects with its pid and
+// offset, Restore checks that the session is recent enough and belongs to the user the token
+// names again, keeps the rooms the user may still be in (chat membership is asked again),
+// claims the session for the new socket, and replays the outbox after the offset for the
+// user's room and those rooms.
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/listener"
+	"github.com/realtimed/realtimed/router"
+	"github.com/realtimed/realtimed/socketio"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Pool is the database. Required.
+	Pool *pgxpool.Pool
+	// Node names this node in realtime.nodes and realtime.sessions. Required.
+	Node string
+	// Window is how long after a disconnection a session can be recovered. Required.
+	Window time.Duration
+	// Position returns the stream position up to which events have been handed to sockets
+	// (the listener's). Required.
+	Position func() int64
+	// Encode encodes an event as sockets receive it (the router's). Required.
+	Encode func(*listener.Envelope) *socketio.Encoded
+	// Membership decides whether a user may still be in a chat room. Required.
+	Membership *router.Membership
+	// Timeout bounds each database operation. Zero means 5s.
+	Timeout time.Duration
+	// Logger receives failures and, at debug level, recoveries. Nil means logrus' standard
+	// logger.
+	Logger logrus.FieldLogger
+}
+
+// Store implements socketio.Recovery on PostgreSQL.
+type Store struct {
+	cfg Config
+	log logrus.FieldLogger
+}
+
+var _ socketio.Recovery = (*Store)(nil)
+
+// New returns a store. Run its heartbeat (Run) for as long as the node serves.
+func New(cfg Config) *Store {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	return &Store{cfg: cfg, log: cfg.Logger}
+}
+
+// HeartbeatInterval is how often Run marks the node alive: often enough that a node that
+// dies is noticed well within the window.
+func (st *Store) HeartbeatInterval() time.Duration {
+	return min(10*time.Second, max(st.cfg.Window/4, 100*time.Millisecond))
+}
+
+// Heartbeat marks the node alive (realtime.nodes.seen_at). The sessions of a node that stops
+// beating can be recovered until its last beat is older than the window.
+func (st *Store) Heartbeat(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, st.cfg.Timeout)
+	defer cancel()
+	_, err := st.cfg.Pool.Exec(ctx, `INSERT INTO realtime.nodes (id) VALUES ($1)
+		ON CONFLICT (id) DO UPDATE SET seen_at = now()`, st.cfg.Node)
+	if err != nil {
+		return fmt.Errorf("recovery: heartbeat of node %s: %w", st.cfg.Node, err)
+	}
+	return nil
+}
+
+// Run beats the heart until ctx is done.
+func (st *Store) Run(ctx context.Context) {
+	t := time.NewTicker(st.HeartbeatInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+				st.log.WithError(err).Warn("recovery: heartbeat failed")
+			}
+		}
+	}
+}
+
+// Save records the session of a socket that connected without recovering one. The session
+// begins at the listener's position: every later event reaches the socket live (its rooms are
+// joined before Save runs).
+func (st *Store) Save(s *socketio.Socket) error {
+	c := router.ClientOf(s)
+	if c == nil {
+		return errors.New("recovery: socket without an authenticated user")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
+	defer cancel()
+	_, err := st.cfg.Pool.Exec(ctx, `INSERT INTO realtime.sessions (pid, user_id, rooms, pos, node, sid)
+		VALUES ($1, $2, $3, $4, $5, $6)`, s.PID(), c.UserID, s.Rooms(), st.cfg.Position(), st.cfg.Node, s.ID())
+	if err != nil {
+		return fmt.Errorf("recovery: saving session: %w", err)
+	}
+	return nil
+}
+
+// RoomsChanged records the rooms of a session's socket, keeping the highest version.
+func (st *Store) RoomsChanged(s *socketio.Socket, rooms []string, version uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
+	defer cancel()
+	_, err := st.cfg.Pool.Exec(ctx, `UPDATE realtime.sessions SET rooms = $3, rooms_version = $4
+		WHERE pid = $1 AND sid = $2 AND rooms_version < $4`, s.PID(), s.ID(), rooms, int64(version))
+	if err != nil {
+		st.log.WithFields(logrus.Fields{"sid": s.ID()}).WithError(err).
+			Warn("recovery: recording the rooms of a session failed; a recovery would miss the change")
+	}
+}
+
+// Disconnected starts the recovery window of a session whose client will try to recover it,
+// and deletes the others, unless another socket has claimed the session meanwhile.
+func (st *Store) Disconnected(s *socketio.Socket, reason socketio.DisconnectReason) {
+	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
+	defer cancel()
+	sql := `DELETE FROM realtime.sessions WHERE pid = $1 AND sid = $2`
+	if reason.Recoverable() {
+		sql = `UPDATE realtime.sessions SET disconnected_at = now() WHERE pid = $1 AND sid = $2`
+	}
+	if _, err := st.cfg.Pool.Exec(ctx, sql, s.PID(), s.ID()); err != nil {
+		// The window then runs from the node's last heartbeat instead.
+		st.log.WithFields(logrus.Fields{"sid": s.ID(), "reason": string(reason)}).WithError(err).
+			Warn("recovery: recording a disconnection failed")
+	}
+}
+
+// session is a row of realtime.sessions.
+type session struct {
+	user  string
+	rooms []string
+	pos   int64
+}
+
+// Restore resumes session pid for a socket the middlewares accepted: nil when the session is
+// unknown, expired, another user's, or when the events after the offset have been pruned.
+func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Session, error) {
+	c := router.ClientOf(s)
+	if c == nil {
+		return nil, nil
+	}
+	log := st.log.WithFields(logrus.Fields{"sid": s.ID(), "user": c.UserID})
+	var clientOffset int64
+	if offset != "" {
+		n, err := strconv.ParseInt(offset, 10, 64)
+		if err != nil || n < 0 {
+			log.WithField("offset", offset).Debug("recovery: not an offset of this stream")
+			return nil, nil
+		}
+		clientOffset = n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
+	defer cancel()
+	var out *socketio.Session
+	err := pgx.BeginFunc(ctx, st.cfg.Pool, func(tx pgx.Tx) error {
+		sess, err := st.lock(ctx, tx, pid)
+		if err != nil || sess == nil {
+			return err
+		}
+		if sess.user != c.UserID {
+			log.Info("recovery: a session was claimed with another user's token; not recovered")
+			return nil
+		}
+		after := max(sess.pos, clientOffset)
+		if ok, err := st.replayable(ctx, tx, after, log); err != nil || !ok {
+			return err
+		}
+		rooms, err := st.authorized(ctx, c.UserID, sess.rooms)
+		if err != nil {
+			return err
+		}
+		all := append([]string{router.UserRoom(c.UserID)}, rooms...)
+		if _, err := tx.Exec(ctx, `UPDATE realtime.sessions SET node = $2, sid = $3, rooms = $4, rooms_version = 0,
+			disconnected_at = NULL WHERE pid = $1`, pid, st.cfg.Node, s.ID(), all); err != nil {
+			return fmt.Errorf("claiming the session: %w", err)
+		}
+		out = &socketio.Session{
+			After:     after,
+			Rooms:     rooms,
+			Replay:    st.replayer(c.UserID, all, after),
+			Abandoned: func() { st.abandon(pid, s.ID()) },
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recovery: restoring a session: %w", err)
+	}
+	if out != nil {
+		log.WithFields(logrus.Fields{"after": out.After, "rooms": out.Rooms}).Debug("recovery: resuming a session")
+	}
+	return out, nil
+}
+
+// lock reads a session that can still be recovered and locks it against a concurrent claim.
+func (st *Store) lock(ctx context.Context, tx pgx.Tx, pid string) (*session, error) {
+	var sess session
+	err := tx.QueryRow(ctx, `SELECT s.user_id, s.rooms, s.pos FROM realtime.sessions s
+		LEFT JOIN realtime.nodes n ON n.id = s.node
+		WHERE s.pid = $1 AND coalesce(s.disconnected_at, n.seen_at, '-infinity') > now() - $2::interval
+		FOR UPDATE OF s`, pid, st.cfg.Window).Scan(&sess.user, &sess.rooms, &sess.pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the session: %w", err)
+	}
+	return &sess, nil
+}
+
+// replayable reports whether every event after the offset is still in the outbox, and whether
+// the offset belongs to this stream at all (it is not beyond the newest position drawn).
+func (st *Store) replayable(ctx context.Context, tx pgx.Tx, after int64, log logrus.FieldLogger) (bool, error) {
+	var pruned, drawn int64
+	err := tx.QueryRow(ctx, `SELECT realtime.pruned_through(),
+		(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM realtime.events_pos_seq)`).Scan(&pruned, &drawn)
+	if err != nil {
+		return false, fmt.Errorf("reading the stream's bounds: %w", err)
+	}
+	switch {
+	case after < pruned:
+		log.WithFields(logrus.Fields{"after": after, "pruned_through": pruned}).Info("recovery: the missed events were pruned; not recovered")
+		return false, nil
+	case after > drawn:
+		log.WithFields(logrus.Fields{"after": after, "head": drawn}).Info("recovery: an offset beyond the stream; not recovered")
+		return false, nil
+	}
+	return true, nil
+}
+
+// authorized returns the rooms of a session that the user may still be in, besides the user's
+// own room: chat rooms whose membership the database confirms.
+func (st *Store) authorized(ctx context.Context, user string, rooms []string) ([]string, error) {
+	var out []string
+	for _, room := range rooms {
+		chatID, ok := strings.CutPrefix(room, router.ChatRoom(""))
+		if !ok || chatID == "" {
+			continue // the user room is joined again by authentication; no other room is allowed
+		}
+		access, _, err := st.cfg.Membership.Check(ctx, user, chatID)
+		if errors.Is(err, router.ErrBadChatID) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if access == router.Member {
+			out = append(out, room)
+		}
+	}
+	return out, nil
+}
+
+// replayer returns the Replay of a session: the outbox after a position, for the user's room
+// and the session's rooms, in order.
+func (st *Store) replayer(user string, rooms []string, after int64) func(emit func(*socketio.Encoded) error) error {
+	return func(emit func(*socketio.Encoded) error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*st.cfg.Timeout)
+		defer cancel()
+		rows, err := st.cfg.Pool.Query(ctx, `SELECT id, pos, event, users, rooms, payload FROM realtime.events
+			WHERE pos > $1 AND (users && $2 OR rooms && $3) ORDER BY pos`, after, []string{user}, rooms)
+		if err != nil {
+			return fmt.Errorf("recovery: reading missed events: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e listener.Envelope
+			if err := rows.Scan(&e.ID, &e.Pos, &e.Event, &e.Users, &e.Rooms, &e.Payload); err != nil {
+				return fmt.Errorf("recovery: reading missed events: %w", err)
+			}
+			if e.Event == "" || len(e.Payload) == 0 || string(e.Payload) == "null" {
+				continue // as the listener: not a valid event, never delivered
+			}
+			if err := emit(st.cfg.Encode(&e)); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("recovery: reading missed events: %w", err)
+		}
+		return nil
+	}
+}
+
+// abandon deletes a session claimed by a socket that could not resume it after all.
+func (st *Store) abandon(pid, sid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
+	defer cancel()
+	if _, err := st.cfg.Pool.Exec(ctx, `DELETE FROM realtime.sessions WHERE pid = $1 AND sid = $2`, pid, sid); err != nil {
+		st.log.WithField("sid", sid).WithError(err).Warn("recovery: deleting an abandoned session failed")
+	}
+}
