@@ -116,7 +116,7 @@ func (st *Store) Save(s *socketio.Socket) error {
 	_, err := st.cfg.Pool.Exec(ctx, `INSERT INTO realtime.sessions (pid, user_id, rooms, pos, node, sid)
 		VALUES ($1, $2, $3, $4, $5, $6)`, s.PID(), c.UserID, s.Rooms(), st.cfg.Position(), st.cfg.Node, s.ID())
 	if err != nil {
-		return fmt.Errorf("recovery: saving session: %w", err)
+		return fmt.Errorf("%w: recovery: saving session: %v", socketio.ErrRetryLater, err)
 	}
 	return nil
 }
@@ -207,7 +207,8 @@ func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Sess
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("recovery: restoring a session: %w", err)
+		// The database could not answer: the client retries later with the same pid and offset.
+		return nil, fmt.Errorf("%w: recovery: restoring a session: %v", socketio.ErrRetryLater, err)
 	}
 	if out != nil {
 		log.WithFields(logrus.Fields{"after": out.After, "rooms": out.Rooms}).Debug("recovery: resuming a session")
@@ -283,13 +284,13 @@ func (st *Store) replayer(user string, rooms []string, after int64) func(emit fu
 		rows, err := st.cfg.Pool.Query(ctx, `SELECT id, pos, event, users, rooms, payload FROM realtime.events
 			WHERE pos > $1 AND (users && $2 OR rooms && $3) ORDER BY pos`, after, []string{user}, rooms)
 		if err != nil {
-			return fmt.Errorf("recovery: reading missed events: %w", err)
+			return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var e listener.Envelope
 			if err := rows.Scan(&e.ID, &e.Pos, &e.Event, &e.Users, &e.Rooms, &e.Payload); err != nil {
-				return fmt.Errorf("recovery: reading missed events: %w", err)
+				return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
 			}
 			if e.Event == "" || len(e.Payload) == 0 || string(e.Payload) == "null" {
 				continue // as the listener: not a valid event, never delivered
@@ -299,7 +300,7 @@ func (st *Store) replayer(user string, rooms []string, after int64) func(emit fu
 			}
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("recovery: reading missed events: %w", err)
+			return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
 		}
 		return nil
 	}

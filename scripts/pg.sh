@@ -55,15 +55,16 @@ as_owner() {
 
 port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
-# free_port starts at a random port of 55432-55931, so that clusters started at the same time
-# (parallel tests) rarely pick the same one; start retries when they do.
+# free_port starts at a random port of 25432-25931 (below Linux's ephemeral ports, which client
+# connections take), so that clusters started at the same time (parallel tests) rarely pick the
+# same one; start retries when the port turns out to be taken.
 free_port() {
   local i port offset=$((RANDOM % 500))
   for i in $(seq 0 499); do
-    port=$((55432 + (offset + i) % 500))
+    port=$((25432 + (offset + i) % 500))
     if port_free "$port"; then echo "$port"; return 0; fi
   done
-  log "no free port in 55432-55931"; exit 1
+  log "no free port in 25432-25931"; exit 1
 }
 
 url() { echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres?sslmode=disable"; }
@@ -83,7 +84,7 @@ start() {
   if [ -n "${REALTIME_PG_OPTS:-}" ]; then echo "$REALTIME_PG_OPTS" >"$dir/opts"; fi
   local opts=""; [ -f "$dir/opts" ] && opts=$(cat "$dir/opts")
   local port attempt
-  for attempt in 1 2 3; do
+  for attempt in 1 2 3 4 5; do
     # Keep the port of a previous start when it is free (restart), else pick a free one.
     if [ -f "$dir/port" ] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
     echo "$port" >"$dir/port"
@@ -93,7 +94,9 @@ start() {
       url
       return 0
     fi
-    port_free "$port" || { log "port $port was taken meanwhile; trying another"; rm -f "$dir/port"; continue; }
+    if tail -n 5 "$dir/postgres.log" 2>/dev/null | grep -q "Address already in use"; then
+      log "port $port is taken; trying another"; rm -f "$dir/port"; continue
+    fi
     break
   done
   log "postgres failed to start; see $dir/postgres.log"; tail -n 20 "$dir/postgres.log" >&2; exit 1

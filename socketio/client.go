@@ -130,7 +130,11 @@ func (c *client) connect(p *Packet) error {
 	c.sockets = append(c.sockets, s)
 	c.mu.Unlock()
 	c.srv.engine.Scheduler().Stop(c.timeout)
-	ns.connect(s)
+	if err := ns.connect(s); err != nil { // recovery storage unavailable: ErrRetryLater
+		c.remove(s)
+		c.srv.log.WithField("sid", c.conn.ID()).WithError(err).Warn("socket.io: connection refused for now; closing so the client retries")
+		c.conn.CloseWith(engineio.CloseForced, err)
+	}
 	return nil
 }
 

@@ -193,17 +193,30 @@ func connectErrorOf(err error, log logrus.FieldLogger, s *Socket) *ConnectError 
 
 // connect indexes the socket and its rooms, queues the CONNECT reply, then runs OnConnection.
 // With recovery, it first tries to resume the session the client asks for, and otherwise
-// saves a new one.
-func (n *Namespace) connect(s *Socket) {
-	if n.recovery == nil || !n.resume(s) {
+// saves a new one. It fails only with ErrRetryLater, when the Recovery's storage is
+// unavailable: the socket is then pending again and the caller closes the connection.
+func (n *Namespace) connect(s *Socket) error {
+	resumed := false
+	if n.recovery != nil {
+		var err error
+		if resumed, err = n.resume(s); err != nil {
+			return err
+		}
+	}
+	if !resumed {
+		rooms := s.Rooms()
 		n.mu.Lock()
 		n.attachLocked(s)
 		n.mu.Unlock()
 		if n.recovery != nil {
 			s.pid = newID()
 			if err := n.recovery.Save(s); err != nil {
-				n.srv.log.WithField("sid", s.id).WithError(err).Warn("socket.io: session not saved; connecting without recovery")
 				s.pid = ""
+				if errors.Is(err, ErrRetryLater) {
+					n.detach(s, rooms)
+					return err
+				}
+				n.srv.log.WithField("sid", s.id).WithError(err).Warn("socket.io: session not saved; connecting without recovery")
 			}
 		}
 		s.client.send(n.connectReply(s))
@@ -211,6 +224,7 @@ func (n *Namespace) connect(s *Socket) {
 	if n.onConnect != nil {
 		n.onConnect(s)
 	}
+	return nil
 }
 
 // attachLocked marks the socket connected and indexes it and its rooms. n.mu must be held.

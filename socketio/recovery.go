@@ -44,13 +44,16 @@ import (
 type Recovery interface {
 	// Save records the session of a socket that has just connected without recovering one:
 	// s.PID() is its new private session id, s.Rooms() its rooms. It runs after the socket has
-	// joined its rooms and before the CONNECT reply. If it fails, the socket connects without
-	// a pid (the client will not try to recover).
+	// joined its rooms and before the CONNECT reply. If it fails with ErrRetryLater (wrapped),
+	// the connection is closed and the client retries; with another error, the socket connects
+	// without a pid (the client will not try to recover).
 	Save(s *Socket) error
 	// Restore returns the session pid to resume after offset (empty when the client received no
 	// event), for a socket that the middlewares accepted again, or nil when there is none that
 	// this socket may resume (unknown, expired, another user's): the socket then connects as a
-	// new session. An error is logged and treated as nil.
+	// new session. An error wrapping ErrRetryLater (the storage is unavailable) closes the
+	// connection, so that the client retries later with the same pid and offset; another error
+	// is logged and treated as nil.
 	Restore(s *Socket, pid, offset string) (*Session, error)
 	// RoomsChanged is called after a connected socket that has a pid joined or left rooms, with
 	// its rooms and a version that increases with each change of this socket (calls may
@@ -70,7 +73,8 @@ type Session struct {
 	Rooms []string
 	// Replay passes every event of the session's rooms after After to emit, in offset order,
 	// each encoded with EncodeEventAt. It stops and returns emit's error when emit fails (the
-	// missed events exceed Options.RecoveryMaxBytes); the session is then not resumed.
+	// missed events exceed Options.RecoveryMaxBytes); the session is then not resumed. An
+	// error wrapping ErrRetryLater closes the connection instead, as for Restore.
 	Replay func(emit func(*Encoded) error) error
 	// Abandoned, when set, is called if the session is not resumed after all (the replay
 	// failed or overflowed): the socket then connects as a new session.
@@ -186,20 +190,24 @@ func (r *replay) emit(e *Encoded) error {
 }
 
 // resume tries to resume the session the client asks for. It reports whether it did; when it
-// did not, the socket is back in its pending state and connects as a new session.
-func (n *Namespace) resume(s *Socket) bool {
+// did not, the socket is back in its pending state and connects as a new session, unless the
+// error wraps ErrRetryLater: then the connection is to be closed.
+func (n *Namespace) resume(s *Socket) (bool, error) {
 	pid, offset := recoveryRequest(s.auth)
 	if pid == "" {
-		return false
+		return false, nil
 	}
 	log := n.srv.log.WithField("sid", s.id)
 	sess, err := n.recovery.Restore(s, pid, offset)
+	if errors.Is(err, ErrRetryLater) {
+		return false, err
+	}
 	if err != nil {
 		log.WithError(err).Warn("socket.io: session not recovered")
-		return false
+		return false, nil
 	}
 	if sess == nil {
-		return false
+		return false, nil
 	}
 	base := s.Rooms()
 	s.Join(sess.Rooms...)
@@ -218,12 +226,15 @@ func (n *Namespace) resume(s *Socket) bool {
 		err = errors.New("socket.io: too many live events while replaying")
 	}
 	if err != nil {
-		log.WithError(err).Warn("socket.io: session not recovered; connecting as a new session")
 		n.detach(s, base)
+		if errors.Is(err, ErrRetryLater) {
+			return false, err
+		}
+		log.WithError(err).Warn("socket.io: session not recovered; connecting as a new session")
 		if sess.Abandoned != nil {
 			sess.Abandoned()
 		}
-		return false
+		return false, nil
 	}
 	s.pid, s.recovered = pid, true
 
@@ -239,7 +250,7 @@ func (n *Namespace) resume(s *Socket) bool {
 			s.client.send(e.msgs...)
 		}
 	}
-	return true
+	return true, nil
 }
 
 // detach undoes a failed resume: the socket leaves every room and is pending again, with the

@@ -48,6 +48,8 @@ type memRecovery struct {
 	restoreErr   error
 	beforeReplay func()
 	abandoned    []string
+	saveErr      error
+	replayErr    error
 }
 
 func newMemRecovery() *memRecovery {
@@ -57,6 +59,9 @@ func newMemRecovery() *memRecovery {
 func (m *memRecovery) Save(s *Socket) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.saveErr != nil {
+		return m.saveErr
+	}
 	m.saved = append(m.saved, s.PID())
 	m.sessions[s.PID()] = &rcSession{user: s.Data.(string), rooms: s.Rooms(), after: int64(len(m.log))}
 	return nil
@@ -91,8 +96,11 @@ func (m *memRecovery) Restore(s *Socket, pid, offset string) (*Session, error) {
 			m.beforeReplay()
 		}
 		m.mu.Lock()
-		log := slices.Clone(m.log)
+		log, replayErr := slices.Clone(m.log), m.replayErr
 		m.mu.Unlock()
+		if replayErr != nil {
+			return replayErr
+		}
 		for _, e := range log {
 			if e.enc.Offset() > after && slices.Contains(rooms, e.room) {
 				if err := emit(e.enc); err != nil {
@@ -296,6 +304,24 @@ func (c *rcClient) take(n int) []string {
 		out[i] = c.next()
 	}
 	return out
+}
+
+// closedWithoutReply checks that the server closes the connection without a CONNECT reply.
+func (c *rcClient) closedWithoutReply() {
+	c.t.Helper()
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				return
+			}
+			if strings.HasPrefix(m, "0") {
+				c.t.Fatalf("CONNECT reply %q, want the connection closed", m)
+			}
+		case <-time.After(10 * time.Second):
+			c.t.Fatal("the connection was not closed")
+		}
+	}
 }
 
 // call emits an event with an ack and waits for the ack.
@@ -653,4 +679,72 @@ func TestEncodeEventAt(t *testing.T) {
 	if EncodeEvent("/", "x").Offset() != 0 {
 		t.Fatal("an event without offset has offset 0")
 	}
+}
+
+// TestRecoveryRetryLater: when the Recovery's storage is unavailable (ErrRetryLater), the
+// connection is closed without a CONNECT reply, so that the client retries later with the same
+// pid and offset instead of losing its session.
+func TestRecoveryRetryLater(t *testing.T) {
+	unavailable := fmt.Errorf("%w: database down", ErrRetryLater)
+	cases := []struct {
+		name      string
+		set       func(rec *memRecovery, on bool)
+		reconnect bool // the failure happens on a reconnection with a pid
+	}{
+		{"save", func(rec *memRecovery, on bool) { rec.saveErr = errIf(on, unavailable) }, false},
+		{"restore", func(rec *memRecovery, on bool) { rec.restoreErr = errIf(on, unavailable) }, true},
+		{"replay", func(rec *memRecovery, on bool) { rec.replayErr = errIf(on, unavailable) }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newMemRecovery()
+			_, ns, url := newRecoveryServer(t, rec, Options{})
+			auth := map[string]string{"user": "u1"}
+			if tc.reconnect {
+				c := dialRC(t, url)
+				_, first := c.connect(auth)
+				_ = c.ws.Close()
+				eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+				auth = map[string]string{"user": "u1", "pid": first.PID, "offset": "0"}
+			}
+			missed := rec.publish(ns, "user:u1", "missed")
+			rec.mu.Lock()
+			tc.set(rec, true)
+			rec.mu.Unlock()
+			c := dialRC(t, url)
+			b, _ := json.Marshal(auth)
+			c.write("40" + string(b))
+			c.closedWithoutReply()
+			if n := ns.Count(); n != 0 {
+				t.Fatalf("%d sockets connected after the refusal", n)
+			}
+			rec.mu.Lock()
+			tc.set(rec, false)
+			abandoned := len(rec.abandoned)
+			rec.mu.Unlock()
+			if abandoned != 0 {
+				t.Fatal("a session that could not be read for now was abandoned")
+			}
+			// The client retries, and this time it works.
+			c2 := dialRC(t, url)
+			_, reply := c2.connect(auth)
+			if tc.reconnect {
+				if reply.PID != auth["pid"] {
+					t.Fatalf("not recovered on the retry: %+v", reply)
+				}
+				if got := offsetOf(t, c2.next()); got != missed {
+					t.Fatalf("replayed %d, want %d", got, missed)
+				}
+			} else if reply.PID == "" {
+				t.Fatal("no pid on the retry")
+			}
+		})
+	}
+}
+
+func errIf(on bool, err error) error {
+	if on {
+		return err
+	}
+	return nil
 }

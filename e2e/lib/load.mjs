@@ -1,0 +1,98 @@
+// Load for the zero-loss tests: writers that publish in transactions of random length (some
+// rolled back), and disruptions that run at random intervals until stopped.
+import pg from "pg";
+import { sleep } from "./harness.mjs";
+
+const rand = (lo, hi) => lo + Math.floor(Math.random() * (hi - lo + 1));
+
+/**
+ * Starts n writers on databaseURL. Each runs transactions of 1 to 6 events with short pauses
+ * inside, addressed by target() ({users, rooms}); one transaction in ten is rolled back (its
+ * events must never be delivered). Errors (PostgreSQL restarting) are counted and retried.
+ * stop() ends them and resolves with {committed, rolledBack, failed} transaction counts.
+ */
+export function startWriters(databaseURL, n, target, { event = "load" } = {}) {
+  const pool = new pg.Pool({ connectionString: databaseURL, max: n });
+  // Connections that a restart kills, idle in the pool or in a transaction between two
+  // statements, report errors of their own: the failed statement is what counts.
+  pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
+  const stats = { committed: 0, rolledBack: 0, failed: 0 };
+  let running = true;
+  const loops = [];
+  for (let w = 0; w < n; w++) {
+    loops.push((async () => {
+      for (let i = 0; running; i++) {
+        let client;
+        try {
+          client = await pool.connect();
+          await client.query("BEGIN");
+          const events = rand(1, 6);
+          for (let k = 0; k < events; k++) {
+            const { users, rooms } = target();
+            await client.query("SELECT realtime.publish($1, $2::text[], $3::text[], $4::jsonb)", [
+              event, users, rooms, JSON.stringify({ w, i, k }),
+            ]);
+            if (Math.random() < 0.5) await sleep(rand(0, 15));
+          }
+          if (Math.random() < 0.1) {
+            await client.query("ROLLBACK");
+            stats.rolledBack++;
+          } else {
+            await client.query("COMMIT");
+            stats.committed++;
+          }
+          client.release();
+        } catch {
+          stats.failed++;
+          client?.release(true);
+          await sleep(50);
+        }
+      }
+    })());
+  }
+  return {
+    stats,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      await pool.end();
+      return stats;
+    },
+  };
+}
+
+/** Runs action every lo to hi milliseconds until stop() (which resolves with the run count). */
+export function every(lo, hi, action) {
+  let running = true;
+  let runs = 0;
+  const loop = (async () => {
+    while (running) {
+      await sleep(rand(lo, hi));
+      if (!running) break;
+      try {
+        await action();
+        runs++;
+      } catch {
+        // a disruption may fail while the database is away; the next one will do
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return runs;
+    },
+  };
+}
+
+/** Terminates the listener's backend of every realtimed node on the database. */
+export async function terminateListener(pool) {
+  await pool.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE application_name = 'realtimed-listener' AND datname = current_database()`,
+  );
+}
+
+export { rand };
