@@ -85,6 +85,9 @@ func (a *API) Run(ctx context.Context) { a.cluster.run(ctx) }
 // recovery sessions name the node, so it is announced before clients connect.
 func (a *API) Announce(ctx context.Context) error { return a.cluster.announce(ctx) }
 
+// Silence is how long a node may go without refreshing its row before it counts as gone.
+func (a *API) Silence() time.Duration { return a.cluster.stale }
+
 // ServeHTTP serves /admin/… to requests bearing the token.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.enabled {

@@ -169,7 +169,7 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setPositive(&c.TypingRate, v) }},
 	{"REALTIME_TYPING_TIMEOUT", "typing-timeout", "5s", "A typing indicator that typing:start has not renewed for this long ends with typing.stopped.",
 		func(c *Config, v string) error { return setDuration(&c.TypingTimeout, v) }},
-	{"REALTIME_MAX_EVENT_BYTES", "max-event-bytes", "1048576", "Largest event payload realtime.publish accepts, in bytes (written into realtime.settings at start); a larger one fails the writer's statement with an SQL error. At most half of REALTIME_SEND_QUEUE_BYTES.",
+	{"REALTIME_MAX_EVENT_BYTES", "max-event-bytes", "1048576", "Largest event payload realtime.publish accepts, in bytes (written into realtime.settings at start); a larger one fails the writer's statement with an SQL error. Keep it at most half of REALTIME_SEND_QUEUE_BYTES.",
 		func(c *Config, v string) error { return setPositive(&c.MaxEventBytes, v) }},
 	{"REALTIME_RECOVERY_WINDOW", "recovery-window", "2m", "How long a disconnected client (socket.io-client >= 4.6) may come back, to any node, and get the events it missed (socket.recovered). 0 turns connection-state recovery off.",
 		func(c *Config, v string) error { return setDurationOrZero(&c.RecoveryWindow, v) }},
@@ -220,9 +220,6 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		}
 		if c.Retention < c.RecoveryWindow {
 			return c, errors.New("config: REALTIME_RETENTION must be at least REALTIME_RECOVERY_WINDOW (recovery replays the outbox)")
-		}
-		if c.MaxEventBytes > c.SendQueueBytes/2 {
-			return c, errors.New("config: REALTIME_MAX_EVENT_BYTES must be at most half of REALTIME_SEND_QUEUE_BYTES (an event must fit a client's queue and a recovery replay)")
 		}
 		return c, nil
 	}

@@ -30,7 +30,6 @@ func TestDeliverySettings(t *testing.T) {
 		{map[string]string{"REALTIME_RETENTION": "0"}, "REALTIME_RETENTION"},
 		{map[string]string{"REALTIME_RETENTION": "1m", "REALTIME_RECOVERY_WINDOW": "5m"}, "REALTIME_RETENTION must be at least REALTIME_RECOVERY_WINDOW"},
 		{map[string]string{"REALTIME_MAX_EVENT_BYTES": "0"}, "REALTIME_MAX_EVENT_BYTES"},
-		{map[string]string{"REALTIME_MAX_EVENT_BYTES": "3000000"}, "REALTIME_MAX_EVENT_BYTES must be at most half"},
 		{map[string]string{"REALTIME_MAX_EVENT_BYTES": "3000000", "REALTIME_SEND_QUEUE_BYTES": "8000000"}, ""},
 	}
 	for _, tc := range cases {

@@ -213,18 +213,21 @@ func TestPruneUsesThePositionIndex(t *testing.T) {
 }
 
 // TestPruneSessions: sessions disconnected longer than the window ago, and sessions of nodes
-// silent for longer than the window, are deleted, with those nodes.
+// silent (no heartbeat for the node silence) for longer than the window, or gone, are deleted,
+// with those nodes. A live node's heartbeat may be older than a short window.
 func TestPruneSessions(t *testing.T) {
 	conn := connect(t, pgtest.NewDatabase(t))
-	exec(t, conn, `INSERT INTO realtime.nodes (id, seen_at) VALUES ('alive', now()), ('dead', now() - interval '10 minutes')`)
+	exec(t, conn, `INSERT INTO realtime.nodes (id, hostname, addr, pid, seen_at) VALUES
+		('alive', 'h', ':1', 1, now() - interval '20 seconds'),
+		('dead', 'h', ':2', 2, now() - interval '2 minutes')`)
 	exec(t, conn, `INSERT INTO realtime.sessions (pid, user_id, pos, node, sid, disconnected_at) VALUES
 		('connected', 'u', 0, 'alive', 's1', NULL),
-		('recently.gone', 'u', 0, 'alive', 's2', now() - interval '10 seconds'),
+		('recently.gone', 'u', 0, 'alive', 's2', now() - interval '5 seconds'),
 		('long.gone', 'u', 0, 'alive', 's3', now() - interval '10 minutes'),
 		('on.dead.node', 'u', 0, 'dead', 's4', NULL),
 		('on.unknown.node', 'u', 0, 'nowhere', 's5', NULL)`)
 	var deleted int64
-	if err := conn.QueryRow(context.Background(), `SELECT realtime.prune_sessions(interval '1 minute')`).Scan(&deleted); err != nil {
+	if err := conn.QueryRow(context.Background(), `SELECT realtime.prune_sessions(interval '10 seconds', interval '30 seconds')`).Scan(&deleted); err != nil {
 		t.Fatal(err)
 	}
 	var left, nodes string

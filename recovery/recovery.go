@@ -31,10 +31,15 @@ import (
 type Config struct {
 	// Pool is the database. Required.
 	Pool *pgxpool.Pool
-	// Node names this node in realtime.nodes and realtime.sessions. Required.
+	// Node names this node in realtime.sessions, as in realtime.nodes, whose row the node keeps
+	// fresh (admin.API.Run). Required.
 	Node string
 	// Window is how long after a disconnection a session can be recovered. Required.
 	Window time.Duration
+	// NodeSilence is how long a node may go without refreshing its row before it counts as
+	// gone: the window of its connected sessions then runs from its last heartbeat. Zero means
+	// 30s.
+	NodeSilence time.Duration
 	// Position returns the stream position up to which events have been handed to sockets
 	// (the listener's). Required.
 	Position func() int64
@@ -42,6 +47,10 @@ type Config struct {
 	Encode func(*listener.Envelope) *socketio.Encoded
 	// Membership decides whether a user may still be in a chat room. Required.
 	Membership *router.Membership
+	// Admit accepts a socket into a chat room on a membership check as of a stream position,
+	// unless a removal published later has been handled already (router.Router.AdmitChat).
+	// Required.
+	Admit func(s *socketio.Socket, chatID string, asOf int64) bool
 	// Timeout bounds each database operation. Zero means 5s.
 	Timeout time.Duration
 	// Logger receives failures and, at debug level, recoveries. Nil means logrus' standard
@@ -57,50 +66,18 @@ type Store struct {
 
 var _ socketio.Recovery = (*Store)(nil)
 
-// New returns a store. Run its heartbeat (Run) for as long as the node serves.
+// New returns a store.
 func New(cfg Config) *Store {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.NodeSilence <= 0 {
+		cfg.NodeSilence = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
 	return &Store{cfg: cfg, log: cfg.Logger}
-}
-
-// HeartbeatInterval is how often Run marks the node alive: often enough that a node that
-// dies is noticed well within the window.
-func (st *Store) HeartbeatInterval() time.Duration {
-	return min(10*time.Second, max(st.cfg.Window/4, 100*time.Millisecond))
-}
-
-// Heartbeat marks the node alive (realtime.nodes.seen_at). The sessions of a node that stops
-// beating can be recovered until its last beat is older than the window.
-func (st *Store) Heartbeat(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, st.cfg.Timeout)
-	defer cancel()
-	_, err := st.cfg.Pool.Exec(ctx, `INSERT INTO realtime.nodes (id) VALUES ($1)
-		ON CONFLICT (id) DO UPDATE SET seen_at = now()`, st.cfg.Node)
-	if err != nil {
-		return fmt.Errorf("recovery: heartbeat of node %s: %w", st.cfg.Node, err)
-	}
-	return nil
-}
-
-// Run beats the heart until ctx is done.
-func (st *Store) Run(ctx context.Context) {
-	t := time.NewTicker(st.HeartbeatInterval())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := st.Heartbeat(ctx); err != nil && ctx.Err() == nil {
-				st.log.WithError(err).Warn("recovery: heartbeat failed")
-			}
-		}
-	}
 }
 
 // Save records the session of a socket that connected without recovering one. The session
@@ -156,6 +133,12 @@ type session struct {
 	pos   int64
 }
 
+// admitted is a chat room of a session with the stream position its membership check is as of.
+type admitted struct {
+	room, chatID string
+	asOf         int64
+}
+
 // Restore resumes session pid for a socket the middlewares accepted: nil when the session is
 // unknown, expired, another user's, or when the events after the offset have been pruned.
 func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Session, error) {
@@ -189,9 +172,13 @@ func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Sess
 		if ok, err := st.replayable(ctx, tx, after, log); err != nil || !ok {
 			return err
 		}
-		rooms, err := st.authorized(ctx, c.UserID, sess.rooms)
+		chats, err := st.authorized(ctx, s, c.UserID, sess.rooms)
 		if err != nil {
 			return err
+		}
+		rooms := make([]string, len(chats))
+		for i, a := range chats {
+			rooms[i] = a.room
 		}
 		all := append([]string{router.UserRoom(c.UserID)}, rooms...)
 		if _, err := tx.Exec(ctx, `UPDATE realtime.sessions SET node = $2, sid = $3, rooms = $4, rooms_version = 0,
@@ -201,7 +188,7 @@ func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Sess
 		out = &socketio.Session{
 			After:     after,
 			Rooms:     rooms,
-			Replay:    st.replayer(c.UserID, all, after),
+			Replay:    st.replayer(s, c.UserID, chats, after),
 			Abandoned: func() { st.abandon(pid, s.ID()) },
 		}
 		return nil
@@ -221,8 +208,8 @@ func (st *Store) lock(ctx context.Context, tx pgx.Tx, pid string) (*session, err
 	var sess session
 	err := tx.QueryRow(ctx, `SELECT s.user_id, s.rooms, s.pos FROM realtime.sessions s
 		LEFT JOIN realtime.nodes n ON n.id = s.node
-		WHERE s.pid = $1 AND coalesce(s.disconnected_at, n.seen_at, '-infinity') > now() - $2::interval
-		FOR UPDATE OF s`, pid, st.cfg.Window).Scan(&sess.user, &sess.rooms, &sess.pos)
+		WHERE s.pid = $1 AND coalesce(s.disconnected_at, n.seen_at + $3::interval, '-infinity') > now() - $2::interval
+		FOR UPDATE OF s`, pid, st.cfg.Window, st.cfg.NodeSilence).Scan(&sess.user, &sess.rooms, &sess.pos)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -252,33 +239,44 @@ func (st *Store) replayable(ctx context.Context, tx pgx.Tx, after int64, log log
 	return true, nil
 }
 
-// authorized returns the rooms of a session that the user may still be in, besides the user's
-// own room: chat rooms whose membership the database confirms.
-func (st *Store) authorized(ctx context.Context, user string, rooms []string) ([]string, error) {
-	var out []string
+// authorized returns the chat rooms of a session that the user may still be in (the user's own
+// room is joined again by authentication; no other room is allowed): those whose membership
+// the database confirms, unless a removal handled since says otherwise.
+func (st *Store) authorized(ctx context.Context, s *socketio.Socket, user string, rooms []string) ([]admitted, error) {
+	var out []admitted
 	for _, room := range rooms {
 		chatID, ok := strings.CutPrefix(room, router.ChatRoom(""))
 		if !ok || chatID == "" {
-			continue // the user room is joined again by authentication; no other room is allowed
+			continue
 		}
-		access, _, err := st.cfg.Membership.Check(ctx, user, chatID)
+		access, asOf, err := st.cfg.Membership.Check(ctx, user, chatID)
 		if errors.Is(err, router.ErrBadChatID) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if access == router.Member {
-			out = append(out, room)
+		if access == router.Member && st.cfg.Admit(s, chatID, asOf) {
+			out = append(out, admitted{room: room, chatID: chatID, asOf: asOf})
 		}
 	}
 	return out, nil
 }
 
 // replayer returns the Replay of a session: the outbox after a position, for the user's room
-// and the session's rooms, in order.
-func (st *Store) replayer(user string, rooms []string, after int64) func(emit func(*socketio.Encoded) error) error {
+// and the session's chat rooms, in order. It runs once the socket is in its rooms: a removal
+// from a chat handled between the membership check and then found the socket outside the room,
+// so the admission is checked again and the socket leaves a room it is no longer admitted to.
+func (st *Store) replayer(s *socketio.Socket, user string, chats []admitted, after int64) func(emit func(*socketio.Encoded) error) error {
 	return func(emit func(*socketio.Encoded) error) error {
+		rooms := []string{router.UserRoom(user)}
+		for _, a := range chats {
+			if !st.cfg.Admit(s, a.chatID, a.asOf) {
+				s.Leave(a.room)
+				continue
+			}
+			rooms = append(rooms, a.room)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 4*st.cfg.Timeout)
 		defer cancel()
 		rows, err := st.cfg.Pool.Query(ctx, `SELECT id, pos, event, users, rooms, payload FROM realtime.events
@@ -292,8 +290,8 @@ func (st *Store) replayer(user string, rooms []string, after int64) func(emit fu
 			if err := rows.Scan(&e.ID, &e.Pos, &e.Event, &e.Users, &e.Rooms, &e.Payload); err != nil {
 				return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
 			}
-			if e.Event == "" || len(e.Payload) == 0 || string(e.Payload) == "null" {
-				continue // as the listener: not a valid event, never delivered
+			if e.Event == "" || len(e.Payload) == 0 || string(e.Payload) == "null" || router.IsInternal(&e) {
+				continue // as the listener and the router: never delivered
 			}
 			if err := emit(st.cfg.Encode(&e)); err != nil {
 				return err

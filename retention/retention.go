@@ -27,6 +27,9 @@ type Config struct {
 	Retention time.Duration
 	// RecoveryWindow is how long sessions stay recoverable. Zero: sessions are not pruned.
 	RecoveryWindow time.Duration
+	// NodeSilence is how long a node may go without a heartbeat before it counts as gone (its
+	// connected sessions' window then runs from its last heartbeat). Zero means 30s.
+	NodeSilence time.Duration
 	// Interval is the time between two prunes. Zero means a tenth of the retention, between
 	// 100ms and 1 minute.
 	Interval time.Duration
@@ -52,6 +55,9 @@ type Pruner struct {
 func New(cfg Config) *Pruner {
 	if cfg.Interval <= 0 {
 		cfg.Interval = min(max(cfg.Retention/10, 100*time.Millisecond), time.Minute)
+	}
+	if cfg.NodeSilence <= 0 {
+		cfg.NodeSilence = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
@@ -96,7 +102,7 @@ func (p *Pruner) Prune(ctx context.Context) (Result, error) {
 			return fmt.Errorf("pruning events: %w", err)
 		}
 		if p.cfg.RecoveryWindow > 0 {
-			if err := tx.QueryRow(ctx, `SELECT realtime.prune_sessions($1::interval)`, p.cfg.RecoveryWindow).Scan(&r.Sessions); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT realtime.prune_sessions($1::interval, $2::interval)`, p.cfg.RecoveryWindow, p.cfg.NodeSilence).Scan(&r.Sessions); err != nil {
 				return fmt.Errorf("pruning sessions: %w", err)
 			}
 		}

@@ -108,11 +108,11 @@ func TestOneNodeAtATime(t *testing.T) {
 func TestRunPrunesEventsAndSessions(t *testing.T) {
 	pool := setup(t)
 	exec(t, pool, `SELECT realtime.publish('e', ARRAY['u'], '{}', '{}')`)
-	exec(t, pool, `INSERT INTO realtime.nodes (id) VALUES ('n1')`)
+	exec(t, pool, `INSERT INTO realtime.nodes (id, hostname, addr, pid) VALUES ('n1', 'h', ':1', 1)`)
 	exec(t, pool, `INSERT INTO realtime.sessions (pid, user_id, pos, node, sid, disconnected_at)
 		VALUES ('gone', 'u', 0, 'n1', 's', now()), ('here', 'u', 0, 'n1', 's2', NULL)`)
 	p := retention.New(retention.Config{Pool: pool, Retention: 300 * time.Millisecond, RecoveryWindow: 300 * time.Millisecond,
-		Interval: 50 * time.Millisecond, Logger: quiet()})
+		NodeSilence: 200 * time.Millisecond, Interval: 50 * time.Millisecond, Logger: quiet()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx) }()

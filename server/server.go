@@ -124,12 +124,14 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 	s.control[admin.ControlType] = s.admin.OnControl
 	if cfg.RecoveryWindow > 0 {
 		s.recovery = recovery.New(recovery.Config{
-			Pool: pool, Node: s.node, Window: cfg.RecoveryWindow, Position: s.listener.Position,
-			Encode: s.router.Encode, Membership: s.router.Membership(), Logger: log,
+			Pool: pool, Node: s.node, Window: cfg.RecoveryWindow, NodeSilence: s.admin.Silence(),
+			Position: s.listener.Position, Encode: s.router.Encode, Membership: s.router.Membership(),
+			Admit: s.router.AdmitChat, Logger: log,
 		})
 		ns.SetRecovery(s.recovery)
 	}
-	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow, Logger: log})
+	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow,
+		NodeSilence: s.admin.Silence(), Logger: log})
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/socket.io/", s.io)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -179,9 +181,16 @@ func (s *Server) Prepare(ctx context.Context) error {
 	if err := s.auth.checkSessions(ctx, s.log); err != nil {
 		return err
 	}
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO realtime.settings (key, value) VALUES ('max_event_bytes', $1)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, strconv.Itoa(s.cfg.MaxEventBytes)); err != nil {
 		return fmt.Errorf("writing realtime.settings (is the realtime schema migrated?): %w", err)
+	}
+	if s.cfg.MaxEventBytes > s.cfg.SendQueueBytes/2 {
+		s.log.WithFields(logrus.Fields{"max_event_bytes": s.cfg.MaxEventBytes, "send_queue_bytes": s.cfg.SendQueueBytes}).
+			Warn("REALTIME_MAX_EVENT_BYTES is over half of REALTIME_SEND_QUEUE_BYTES: an event that large disconnects its receivers as slow consumers and cannot be replayed by a recovery")
 	}
 	if !s.cfg.ApplyTriggers {
 		return nil
@@ -191,6 +200,24 @@ func (s *Server) Prepare(ctx context.Context) error {
 		return err
 	}
 	s.log.WithField("files", names).Info("rules applied")
+	return nil
+}
+
+// checkSchema fails clearly when the realtime schema lacks what delivery needs. Migrations are
+// numbered in ranges by feature, and golang-migrate only goes up from a database's version: a
+// database migrated past version 10 before migration 0010 existed never gets it by itself.
+func (s *Server) checkSchema(ctx context.Context) error {
+	var missing bool
+	err := s.pool.QueryRow(ctx, `SELECT to_regclass('realtime.sessions') IS NULL
+		OR to_regprocedure('realtime.prune_sessions(interval, interval)') IS NULL`).Scan(&missing)
+	if err != nil {
+		return fmt.Errorf("checking the realtime schema (is it migrated?): %w", err)
+	}
+	if missing {
+		return errors.New("the realtime schema lacks migration 0010 (recovery sessions, retention): the database was " +
+			"migrated past version 10 before 0010 existed, and migrations only go up from the current version. " +
+			`Apply it once: psql "$DATABASE_URL" -f migrations/realtime/0010_delivery.up.sql (or recreate the database)`)
+	}
 	return nil
 }
 

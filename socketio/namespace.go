@@ -83,7 +83,7 @@ func (n *Namespace) Broadcast(rooms []string, exceptSID string, e *Encoded) int 
 		case s.id == exceptSID:
 		case e.offset > 0 && e.offset <= s.floor: // already sent by a recovery replay
 		case s.hold != nil: // recovering: sent after the replay
-			s.hold.add(e)
+			s.hold.add(e, rooms)
 			sent++
 		case s.client.send(e.msgs...):
 			sent++

@@ -35,8 +35,9 @@ import (
 //
 // No gap, no duplicate: the recovering socket joins its rooms before the missed events are
 // read, and broadcasts that reach it meanwhile are held. After the replay, the held packets are
-// sent, except events whose offset the replay already covered, and from then on the socket
-// drops any event whose offset is not above the last one the replay sent.
+// sent, except events whose offset the replay already covered and packets for rooms the socket
+// left meanwhile, and from then on the socket drops any event whose offset is not above the
+// last one the replay sent.
 
 // Recovery stores sessions for connection-state recovery. Its methods run on the connection's
 // reading goroutine (RoomsChanged: on the goroutine that changed the rooms) and may block on
@@ -72,7 +73,8 @@ type Session struct {
 	// Rooms are joined again, besides the rooms the middlewares joined.
 	Rooms []string
 	// Replay passes every event of the session's rooms after After to emit, in offset order,
-	// each encoded with EncodeEventAt. It stops and returns emit's error when emit fails (the
+	// each encoded with EncodeEventAt. It runs once the socket is in its rooms, and may take it
+	// out of rooms it may no longer be in (their held packets are then dropped). It stops and returns emit's error when emit fails (the
 	// missed events exceed Options.RecoveryMaxBytes); the session is then not resumed. An
 	// error wrapping ErrRetryLater closes the connection instead, as for Restore.
 	Replay func(emit func(*Encoded) error) error
@@ -145,16 +147,22 @@ func recoveryRequest(auth json.RawMessage) (pid, offset string) {
 	return pid, offset
 }
 
-// holdBuffer keeps the packets broadcast to a socket while its missed events are replayed.
+// holdBuffer keeps the packets broadcast to a socket while its missed events are replayed,
+// with the rooms they were broadcast to.
 type holdBuffer struct {
 	mu       sync.Mutex
-	items    []*Encoded
+	items    []held
 	bytes    int
 	limit    int
 	overflow bool
 }
 
-func (h *holdBuffer) add(e *Encoded) {
+type held struct {
+	e     *Encoded
+	rooms []string // empty: the whole namespace
+}
+
+func (h *holdBuffer) add(e *Encoded, rooms []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.overflow {
@@ -165,7 +173,26 @@ func (h *holdBuffer) add(e *Encoded) {
 		h.overflow, h.items = true, nil
 		return
 	}
-	h.items = append(h.items, e)
+	h.items = append(h.items, held{e, rooms})
+}
+
+// due reports whether a held packet is still for the socket once its replay has sent
+// everything up to offset last: not an event the replay covered, and broadcast to a room the
+// socket is still in (the replay may have taken it out of rooms it may no longer be in).
+// n.mu must be held.
+func (h held) due(s *Socket, last int64) bool {
+	if h.e.offset != 0 && h.e.offset <= last {
+		return false
+	}
+	if len(h.rooms) == 0 {
+		return true
+	}
+	for _, room := range h.rooms {
+		if containsString(s.rooms, room) {
+			return true
+		}
+	}
+	return false
 }
 
 // replay collects a session's missed events within a byte budget.
@@ -245,9 +272,9 @@ func (n *Namespace) resume(s *Socket) (bool, error) {
 	for _, e := range r.events {
 		s.client.send(e.msgs...)
 	}
-	for _, e := range hold.items {
-		if e.offset == 0 || e.offset > r.last {
-			s.client.send(e.msgs...)
+	for _, h := range hold.items {
+		if h.due(s, r.last) {
+			s.client.send(h.e.msgs...)
 		}
 	}
 	return true, nil

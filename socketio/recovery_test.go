@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ type memRecovery struct {
 	abandoned    []string
 	saveErr      error
 	replayErr    error
+	leave        string // a room the replay takes the socket out of
 }
 
 func newMemRecovery() *memRecovery {
@@ -96,10 +98,14 @@ func (m *memRecovery) Restore(s *Socket, pid, offset string) (*Session, error) {
 			m.beforeReplay()
 		}
 		m.mu.Lock()
-		log, replayErr := slices.Clone(m.log), m.replayErr
+		log, replayErr, leave := slices.Clone(m.log), m.replayErr, m.leave
 		m.mu.Unlock()
 		if replayErr != nil {
 			return replayErr
+		}
+		if leave != "" {
+			s.Leave(leave)
+			rooms = slices.DeleteFunc(rooms, func(r string) bool { return r == leave })
 		}
 		for _, e := range log {
 			if e.enc.Offset() > after && slices.Contains(rooms, e.room) {
@@ -747,4 +753,35 @@ func errIf(on bool, err error) error {
 		return err
 	}
 	return nil
+}
+
+// TestRecoveryDropsHeldPacketsOfRoomsLeft: a replay that takes the socket out of a room (the
+// user may no longer be in it) drops what was held for that room.
+func TestRecoveryDropsHeldPacketsOfRoomsLeft(t *testing.T) {
+	rec := newMemRecovery()
+	_, ns, url := newRecoveryServer(t, rec, Options{})
+	c := dialRC(t, url)
+	_, first := c.connect(map[string]string{"user": "u1"})
+	c.call("join", "chat:1")
+	_ = c.ws.Close()
+	eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+	var user atomic.Int64
+	rec.beforeReplay = wrapOnce(func() {
+		// Held: a packet without offset for the chat (a typing indicator), then dropped; and an
+		// event for the user, sent by the replay.
+		if _, err := ns.Emit([]string{"chat:1"}, "typing", map[string]string{"chatId": "1"}); err != nil {
+			t.Error(err)
+		}
+		user.Store(rec.publish(ns, "user:u1", "for the user"))
+	})
+	rec.leave = "chat:1"
+	c2 := dialRC(t, url)
+	_, reply := c2.connect(map[string]string{"user": "u1", "pid": first.PID, "offset": "0"})
+	if reply.PID != first.PID {
+		t.Fatalf("not recovered: %+v", reply)
+	}
+	if m := c2.next(); offsetOf(t, m) != user.Load() {
+		t.Fatalf("got %q, want only the user's event %d (not the chat's typing)", m, user.Load())
+	}
+	c2.none(200 * time.Millisecond)
 }

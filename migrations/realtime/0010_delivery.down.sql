@@ -1,6 +1,5 @@
-DROP FUNCTION IF EXISTS realtime.prune_sessions(interval);
+DROP FUNCTION IF EXISTS realtime.prune_sessions(interval, interval);
 DROP TABLE IF EXISTS realtime.sessions;
-DROP TABLE IF EXISTS realtime.nodes;
 DROP FUNCTION IF EXISTS realtime.pruned_through();
 DELETE FROM realtime.settings WHERE key = 'pruned_through';
 CREATE INDEX IF NOT EXISTS events_created_at_idx ON realtime.events (created_at);

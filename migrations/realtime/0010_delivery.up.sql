@@ -86,13 +86,8 @@ $$;
 -- user, the rooms, where in the stream the session began, and which node and socket hold it.
 -- A client that reconnects to any node with its pid resumes the session there, within the
 -- recovery window: counted from the disconnection, or, for the sessions of a node that died
--- without saying goodbye, from that node's last heartbeat.
-CREATE TABLE realtime.nodes (
-    id         text PRIMARY KEY,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    seen_at    timestamptz NOT NULL DEFAULT now()   -- heartbeat
-);
-
+-- without saying goodbye, from that node's last heartbeat in realtime.nodes (0030, kept fresh
+-- by every running node).
 CREATE TABLE realtime.sessions (
     pid             text PRIMARY KEY,
     user_id         text NOT NULL,
@@ -111,9 +106,10 @@ COMMENT ON TABLE realtime.sessions IS
     'Socket.IO sessions (pid) for connection-state recovery; written by realtimed.';
 
 -- realtime.prune_sessions deletes the sessions that can no longer be recovered: disconnected
--- longer than the window ago, or held by a node silent for longer than the window; then the
--- silent nodes.
-CREATE OR REPLACE FUNCTION realtime.prune_sessions(recovery_window interval)
+-- longer than the window ago, or held by a node that has been silent (no heartbeat for
+-- node_silence) for longer than the window, or that is gone; then the rows of those nodes.
+-- (realtime.nodes is created by a later migration; PL/pgSQL resolves it when the function runs.)
+CREATE OR REPLACE FUNCTION realtime.prune_sessions(recovery_window interval, node_silence interval DEFAULT interval '30 seconds')
 RETURNS bigint
 LANGUAGE plpgsql
 AS $$
@@ -126,9 +122,9 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM realtime.sessions s
     WHERE s.disconnected_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM realtime.nodes d WHERE d.id = s.node AND d.seen_at >= cutoff);
+      AND NOT EXISTS (SELECT 1 FROM realtime.nodes d WHERE d.id = s.node AND d.seen_at + node_silence >= cutoff);
     GET DIAGNOSTICS m = ROW_COUNT;
-    DELETE FROM realtime.nodes WHERE seen_at < cutoff;
+    DELETE FROM realtime.nodes WHERE seen_at + node_silence < cutoff;
     RETURN n + m;
 END;
 $$;
