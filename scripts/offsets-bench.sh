@@ -7,6 +7,8 @@
 #             (outbox row only: no position, no NOTIFY)
 #   nolock    realtime.publish, positions assigned at commit WITHOUT the commit-order lock
 #   publish   realtime.publish as shipped: outbox row, position under the commit-order lock, NOTIFY
+#   v0001     realtime.publish with migration 0001's realtime.on_commit (its envelope built while
+#             holding the lock; 0010 builds it before)
 # in ROUNDS interleaved rounds of SECONDS each, CLIENTS clients, all in one run, on a separate
 # private cluster in .pg-bench/ (durable settings by default: fsync and synchronous_commit on).
 # A session LISTENs on the channels and drains them while the writers run.
@@ -21,7 +23,7 @@ CLIENTS=${CLIENTS:-16}
 SECONDS_PER_RUN=${RUN_SECONDS:-15}
 ROUNDS=${ROUNDS:-3}
 FSYNC=${FSYNC:-on}
-read -r -a VARIANTS <<<"${VARIANTS:-none naive outbox nolock publish}"
+read -r -a VARIANTS <<<"${VARIANTS:-none naive outbox nolock publish v0001}"
 
 log() { echo "offsets-bench: $*" >&2; }
 
@@ -83,6 +85,10 @@ setup() { # variant
       grep -q "pg_advisory_xact_lock" <<<"$def" || { log "on_commit has no advisory lock to remove"; exit 1; }
       psql -q -v ON_ERROR_STOP=1 "$(dburl "$db")" >/dev/null <<<"${def//PERFORM pg_advisory_xact_lock(/PERFORM 0, (}" ;;
     publish) psql -q "$(dburl "$db")" -c "CREATE TRIGGER t AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION items_publish()" ;;
+    v0001) # the down migration of 0010 restores 0001's on_commit
+      psql -q "$(dburl "$db")" -c "CREATE TRIGGER t AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION items_publish()"
+      sed -n '/CREATE OR REPLACE FUNCTION realtime.on_commit/,$p' migrations/realtime/0010_delivery.down.sql |
+        psql -q -v ON_ERROR_STOP=1 "$(dburl "$db")" >/dev/null ;;
     *) # an experiment: realtime.publish after the SQL of $EXPERIMENTS/<variant>.sql
       psql -q -v ON_ERROR_STOP=1 "$(dburl "$db")" -c "CREATE TRIGGER t AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION items_publish()" \
         -f "${EXPERIMENTS:?unknown variant $v}/$v.sql" >/dev/null ;;

@@ -35,6 +35,13 @@ async function reconnect(client) {
 
 const named = (name) => (e) => e.event === name;
 
+/** Waits until the node's listener has handed over every event committed so far. */
+async function listenerPassed(node) {
+  const { rows } = await node.pool.query("SELECT coalesce(max(pos), 0)::int AS head FROM realtime.events");
+  await eventually(async () => (await (await fetch(node.url + "/readyz")).json()).position >= rows[0].head, 10000,
+    "the listener to pass the head of the stream");
+}
+
 /** Every event named name addressed to userId (or rooms), in commit order. */
 async function expected(name, userId, rooms = []) {
   return addressedTo(await outbox(server.pool), userId, rooms, named(name));
@@ -128,9 +135,16 @@ describe("recovery after a lost connection", () => {
   test("an explicit disconnect ends the session: connecting again is not a recovery", async () => {
     const c = await connectRecording(server.url, tokenFor(alice.id), { reconnection: false, transports: ["websocket"] });
     try {
+      const pid = c.socket._pid; // the client keeps it, and sends it again on connect()
       c.socket.disconnect();
+      // (A connect() racing the disconnect on another connection could still find the session.)
+      await eventually(async () => (await server.pool.query("SELECT 1 FROM realtime.sessions WHERE pid = $1", [pid])).rowCount === 0,
+        5000, "the session to end");
       await publish(server.pool, "missed.after.disconnect", [alice.id], [], {});
-      assert.equal((await reconnect(c)).recovered, false);
+      await listenerPassed(server); // else a new session could still get it live
+      const conn = await reconnect(c);
+      assert.equal(conn.recovered, false, `pid ${pid} recovered; new pid ${c.socket._pid}; sessions ` +
+        JSON.stringify((await server.pool.query("SELECT pid, sid, disconnected_at FROM realtime.sessions WHERE pid = $1", [pid])).rows));
       await sleep(300);
       assert.equal(c.events.filter(named("missed.after.disconnect")).length, 0);
     } finally {
@@ -173,6 +187,7 @@ describe("when recovery is no longer possible, the client gets recovered === fal
       await drop(c);
       await publish(short.pool, "too.late", [user], [], {});
       await sleep(1500);
+      await listenerPassed(short);
       assert.equal((await reconnect(c)).recovered, false);
       await publish(short.pool, "live", [user], [], {});
       await eventually(() => c.events.some(named("live")), 5000, "the live event");
