@@ -34,12 +34,15 @@ type Config struct {
 	Migrate bool
 	// Keep leaves the created data in the database.
 	Keep bool
-	Log  logrus.FieldLogger
+	// Label names the server in the result ("realtimed", "node"), for reports.
+	Label string
+	Log   logrus.FieldLogger
 }
 
 // Header is common to every result.
 type Header struct {
 	Workload  string    `json:"workload"`
+	Label     string    `json:"label,omitempty"`
 	Target    string    `json:"target"`
 	Server    string    `json:"server_stats,omitempty"`
 	Clients   int       `json:"clients"`
@@ -50,7 +53,7 @@ type Header struct {
 }
 
 func (c *Config) header(name string, clients int) Header {
-	h := Header{Workload: name, Target: c.Target.URL, Clients: clients, Started: time.Now().UTC(),
+	h := Header{Workload: name, Label: c.Label, Target: c.Target.URL, Clients: clients, Started: time.Now().UTC(),
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
 	if c.Server != nil {
 		h.Server = c.Server.Name()

@@ -6,6 +6,7 @@
 //	realtime-bench -workload idle     -clients 10000 -pid $(pgrep -n realtimed)
 //	realtime-bench -workload fanout   -clients 1000 -events 2000 -payload-bytes 300 -pid …
 //	realtime-bench -workload personal -clients 5000 -rate 2000 -duration 30s -pid …
+//	realtime-bench report [-label realtimed] [-baseline node] results.jsonl…
 //
 // Serve realtimed for it with REALTIME_HANDSHAKE_RATE=0 and REALTIME_MAX_CONNECTIONS_PER_USER=0:
 // the defaults answer a burst of new connections from one address with HTTP 429 and cap the
@@ -28,6 +29,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/bench/procstat"
+	"github.com/realtimed/realtimed/bench/report"
 	"github.com/realtimed/realtimed/bench/workload"
 )
 
@@ -43,6 +45,7 @@ type options struct {
 	concurrency int
 	migrate     bool
 	keep        bool
+	label       string
 	logLevel    string
 
 	events       int
@@ -74,6 +77,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.concurrency, "concurrency", 64, "connections opened at once")
 	fs.BoolVar(&o.migrate, "migrate", true, "apply realtimed's migrations (realtime + reference schema) and rules to the database first")
 	fs.BoolVar(&o.keep, "keep", false, "keep the created data")
+	fs.StringVar(&o.label, "label", "", "name of the server in the result (e.g. realtimed, node), for reports")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	fs.IntVar(&o.events, "events", 1000, "fanout: measured events")
 	fs.IntVar(&o.warmup, "warmup", 50, "fanout: events sent and awaited before measuring")
@@ -118,6 +122,7 @@ func (o *options) config(log logrus.FieldLogger) workload.Config {
 		Settle:      procstat.SettleOptions{Min: o.settleMin, Max: o.settleMax},
 		Migrate:     o.migrate,
 		Keep:        o.keep,
+		Label:       o.label,
 		Log:         log,
 	}
 	if o.sourceIPs != "" {
@@ -163,6 +168,9 @@ func raiseFileLimit(log logrus.FieldLogger) {
 func main() { os.Exit(mainWithArgs(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)) }
 
 func mainWithArgs(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "report" {
+		return reportMain(args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -190,5 +198,43 @@ func mainWithArgs(args []string, getenv func(string) string, stdout, stderr io.W
 		return 1
 	}
 	fmt.Fprintln(stdout, string(b))
+	return 0
+}
+
+// reportMain prints a Markdown table comparing two labelled servers from result files.
+func reportMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("realtime-bench report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	label := fs.String("label", "realtimed", "the server compared")
+	baseline := fs.String("baseline", "node", "the server it is compared with")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "realtime-bench report: give one or more result files (JSON lines)")
+		return 2
+	}
+	var all []report.Result
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintln(stderr, "realtime-bench report:", err)
+			return 1
+		}
+		rs, err := report.Read(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "realtime-bench report: %s: %v\n", name, err)
+			return 1
+		}
+		all = append(all, rs...)
+	}
+	if err := report.Markdown(stdout, all, *label, *baseline); err != nil {
+		fmt.Fprintln(stderr, "realtime-bench report:", err)
+		return 1
+	}
 	return 0
 }

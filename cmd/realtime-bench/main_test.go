@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -48,5 +49,29 @@ func TestFlagsBuildConfig(t *testing.T) {
 	}
 	if code := mainWithArgs([]string{"-h"}, env(nil), &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("-h exits %d", code)
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/results.jsonl"
+	lines := `{"workload":"idle","label":"realtimed","clients":10,"server_kb_per_connection":5}
+{"workload":"idle","label":"node","clients":10,"server_kb_per_connection":20}
+`
+	if err := os.WriteFile(file, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := mainWithArgs([]string{"report", file}, env(nil), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "| idle, 10 clients (1+1 runs) | server memory per connection (KB) | 5.00 | 20.0 | 4.00× |") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	if code := mainWithArgs([]string{"report"}, env(nil), &out, &errOut); code != 2 {
+		t.Fatalf("report without files: exit %d", code)
+	}
+	if code := mainWithArgs([]string{"report", dir + "/missing"}, env(nil), &out, &errOut); code != 1 {
+		t.Fatalf("report of a missing file: exit %d", code)
 	}
 }
