@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +61,7 @@ type options struct {
 
 	settleMin, settleMax time.Duration
 	hold                 time.Duration
+	cpuProfile           string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -89,6 +91,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.writers, "writers", 8, "personal: database connections writing tasks")
 	fs.DurationVar(&o.settleMin, "settle-min", 15*time.Second, "idle: wait at least this long before reading RSS")
 	fs.DurationVar(&o.settleMax, "settle-max", 90*time.Second, "idle: stop waiting for a stable RSS after this long")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile to this file")
 	fs.DurationVar(&o.hold, "hold", 0, "idle: keep the clients connected this long after measuring (to profile the server)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -185,6 +188,17 @@ func mainWithArgs(args []string, getenv func(string) string, stdout, stderr io.W
 		log.SetLevel(lvl)
 	}
 	raiseFileLimit(log)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.WithError(err).Error("starting the CPU profile")
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, o, log)

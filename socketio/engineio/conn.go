@@ -42,7 +42,7 @@ type Conn struct {
 	srv      *Server
 	handler  Handler
 	remote   string
-	header   http.Header
+	header   []string // kept handshake headers: name, value, name, value…
 	query    url.Values
 	openedAt time.Time
 	timer    *sched.Timer
@@ -85,8 +85,17 @@ func (c *Conn) ID() string { return c.id }
 func (c *Conn) RemoteAddr() string { return c.remote }
 
 // Header returns the headers of the handshake request that the connection keeps
-// (Options.KeepHeaders), or nil when it has none of them.
-func (c *Conn) Header() http.Header { return c.header }
+// (Options.KeepHeaders), or nil when it has none of them. Each call returns a new copy.
+func (c *Conn) Header() http.Header {
+	if len(c.header) == 0 {
+		return nil
+	}
+	h := make(http.Header, len(c.header)/2)
+	for i := 0; i+1 < len(c.header); i += 2 {
+		h[c.header[i]] = append(h[c.header[i]], c.header[i+1])
+	}
+	return h
+}
 
 // Query returns the query parameters of the handshake request other than Engine.IO's own
 // (EIO, transport, sid, t, j, b64), or nil when there are none.

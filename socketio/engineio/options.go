@@ -65,7 +65,7 @@ type Options struct {
 
 // DefaultKeepHeaders are the handshake headers a connection keeps unless Options.KeepHeaders
 // says otherwise.
-var DefaultKeepHeaders = []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For"}
+var DefaultKeepHeaders = []string{"Authorization", "Cookie", "X-Forwarded-For"}
 
 func (o Options) withDefaults() Options {
 	if o.PingInterval <= 0 {

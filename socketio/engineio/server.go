@@ -309,21 +309,19 @@ func newSessionID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// keptHeaders copies the headers in keep out of a handshake request. A connection lives long
-// and a browser's request headers (cookies aside, which may be kept) weigh a kilobyte or more:
-// only what layers above use after the handshake is retained.
-func keptHeaders(h http.Header, keep []string) http.Header {
-	var out http.Header
+// keptHeaders copies the headers in keep out of a handshake request, as name, value pairs. A
+// connection lives long, and a browser's request headers weigh a kilobyte or more (a map, even
+// of one header, several hundred bytes): only what layers above use after the handshake is
+// kept, in a slice.
+func keptHeaders(h http.Header, keep []string) []string {
+	var out []string
 	for _, k := range keep {
-		v := h[k]
-		if len(v) == 0 {
-			continue
+		for _, v := range h[k] {
+			if out == nil {
+				out = make([]string, 0, 2)
+			}
+			out = append(out, k, v)
 		}
-		if out == nil {
-			out = make(http.Header, 1)
-		}
-		// A copy: the request's value slices share one backing array with every other header.
-		out[k] = append([]string(nil), v...)
 	}
 	return out
 }
