@@ -131,7 +131,7 @@ func (c *Conn) Send(msgs ...*Message) bool {
 		// Drop the backlog now; close from another goroutine, because the caller may hold locks
 		// (a broadcast holds its namespace's) that the close handler needs.
 		clear(c.queue)
-		c.queue, c.queueBytes = c.queue[:0], 0
+		c.queue, c.queueBytes, c.headSent = c.queue[:0], 0, 0
 		c.overflowed = true
 		c.mu.Unlock()
 		go c.closeWith(CloseSlowConsumer, nil)
@@ -202,13 +202,25 @@ func (c *Conn) flush() {
 		}
 		c.mu.Unlock()
 		if err != nil {
-			c.mu.Lock()
-			c.writing = false
-			c.mu.Unlock()
-			c.closeWith(CloseTransportError, err)
+			c.writeFailed(err)
 			return
 		}
 	}
+}
+
+// writeFailed ends a connection whose socket could not be written. When a graceful close was
+// already under way (its state is closed, so closeWith would do nothing), the socket is
+// closed here.
+func (c *Conn) writeFailed(err error) {
+	c.mu.Lock()
+	c.writing = false
+	closing := c.closeAfter
+	c.mu.Unlock()
+	if closing {
+		c.closeSocket(false)
+		return
+	}
+	c.closeWith(CloseTransportError, err)
 }
 
 // writeBatch writes the frames of batch (the first from byte head on) in one vectored write
@@ -271,7 +283,7 @@ func (c *Conn) closeWith(reason CloseReason, err error) {
 	if !graceful {
 		clear(c.queue)
 		c.queue = c.queue[:0]
-		c.queueBytes = 0
+		c.queueBytes, c.headSent = 0, 0
 	}
 	if c.netConn == nil {
 		c.closePollingLocked(reason, graceful) // unlocks
@@ -344,7 +356,7 @@ func (c *Conn) finish() {
 	probe, nc := c.probe, c.netConn
 	c.probe = nil
 	clear(c.queue)
-	c.queue, c.spare, c.queueBytes = nil, nil, 0
+	c.queue, c.spare, c.queueBytes, c.headSent = nil, nil, 0, 0
 	if c.pollWake != nil {
 		select {
 		case c.pollWake <- struct{}{}:

@@ -101,10 +101,7 @@ func (c *Conn) drain(w *rawWriter) {
 		c.queue, c.headSent = left, rest
 		c.mu.Unlock()
 		if err != nil && !errors.Is(err, syscall.EAGAIN) {
-			c.mu.Lock()
-			c.writing = false
-			c.mu.Unlock()
-			go c.closeWith(CloseTransportError, err)
+			go c.writeFailed(err) // closing may block: not on a writer
 			return
 		}
 		fullSocketHandoffs.Add(1)

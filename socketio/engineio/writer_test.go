@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -111,6 +112,30 @@ func TestCloseDeliversQueuedMessagesFirst(t *testing.T) {
 				t.Fatalf("after the messages: %v, want a normal close frame", err)
 			}
 			waitFor(t, "OnClose", func() bool { r, ok := rec.closeReason(c); return ok && r == CloseForced })
+		})
+	}
+}
+
+// TestGracefulCloseOfAVanishedClientFinishes: the server closes a connection gracefully (queued
+// messages first) while its client has gone away with unread data; the write fails, and the
+// session must still finish and report its close.
+func TestGracefulCloseOfAVanishedClientFinishes(t *testing.T) {
+	for _, mode := range readModes {
+		t.Run(mode.name, func(t *testing.T) {
+			hs, rec, conns := wsTestServer(t, Options{GoroutineIO: mode.goroutines, SendQueueLimit: 64 << 20})
+			ws, c := dialOpen(t, hs, conns)
+			for i := 0; i < 400; i++ { // 12 MB: the socket fills up, the rest stays queued
+				c.Send(NewTextMessage(PacketMessage, bigPayload(i, 30_000)))
+			}
+			time.Sleep(100 * time.Millisecond)
+			c.Close() // graceful: what is queued is still to be written
+			tcp := ws.NetConn().(*net.TCPConn)
+			_ = tcp.SetLinger(0) // the client vanishes with a reset, unread data and all
+			_ = tcp.Close()
+			waitFor(t, "the session to finish", func() bool { _, ok := rec.closeReason(c); return ok })
+			if reason, _ := rec.closeReason(c); reason != CloseForced {
+				t.Fatalf("closed with %q, want %q", reason, CloseForced)
+			}
 		})
 	}
 }
