@@ -1,12 +1,15 @@
 package engineio
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/socketio/internal/sched"
 )
@@ -47,19 +50,21 @@ type Conn struct {
 	openedAt time.Time
 	timer    *sched.Timer
 
-	deliverMu sync.Mutex // serializes calls into handler.OnMessage
+	deliverMu sync.Mutex // serializes calls into the handler (OnMessage, then OnClose once)
 
-	mu           sync.Mutex
-	state        connState
-	reason       CloseReason
-	reasonErr    error
-	closedNotify bool // OnClose has been (or is being) called
-	queue        []*Message
-	spare        []*Message // recycled queue backing array
-	queueBytes   int
-	awaitingPong bool
-	pongDeadline time.Time
-	overflowed   bool // the send queue overflowed; a close is under way
+	mu            sync.Mutex
+	state         connState
+	reason        CloseReason
+	reasonErr     error
+	closedNotify  bool // the session has finished; OnClose has been, or will be, called
+	delivering    bool // a call to OnMessage is under way
+	closeDeferred bool // finish ran during OnMessage: OnClose is called when it returns
+	queue         []*Message
+	spare         []*Message // recycled queue backing array
+	queueBytes    int
+	awaitingPong  bool
+	pongDeadline  time.Time
+	overflowed    bool // the send queue overflowed; a close is under way
 
 	// websocket transport
 	netConn    net.Conn        // nil while polling
@@ -363,6 +368,11 @@ func (c *Conn) finish() {
 		default:
 		}
 	}
+	// The handler may be in OnMessage right now, possibly on this very goroutine (a handler
+	// that closes its connection): OnClose then follows when OnMessage returns. Otherwise it
+	// is called here, and this goroutine (possibly the scheduler's) never waits for a handler.
+	deferred := c.delivering
+	c.closeDeferred = deferred
 	c.mu.Unlock()
 
 	c.srv.sched.Stop(c.timer)
@@ -374,9 +384,63 @@ func (c *Conn) finish() {
 		c.stopReading()
 		_ = nc.Close()
 	}
+	c.logClose(reason, err)
+	if !deferred {
+		c.notifyClose()
+	}
+}
+
+// notifyClose calls the handler's OnClose, after any OnMessage under way.
+func (c *Conn) notifyClose() {
+	c.mu.Lock()
+	reason, err := c.reason, c.reasonErr
+	c.mu.Unlock()
 	c.deliverMu.Lock()
+	defer c.deliverMu.Unlock()
 	c.handler.OnClose(c, reason, err)
-	c.deliverMu.Unlock()
+}
+
+// deliver hands a message to the handler unless the session has finished.
+func (c *Conn) deliver(p Packet) {
+	c.deliverMu.Lock()
+	c.mu.Lock()
+	if c.state != stateOpen || c.closedNotify {
+		c.mu.Unlock()
+		c.deliverMu.Unlock()
+		return
+	}
+	c.delivering = true
+	c.mu.Unlock()
+
+	defer func() {
+		c.mu.Lock()
+		c.delivering = false
+		notify := c.closeDeferred
+		c.closeDeferred = false
+		c.mu.Unlock()
+		c.deliverMu.Unlock()
+		if notify {
+			c.notifyClose()
+		}
+	}()
+	c.handler.OnMessage(c, p)
+}
+
+// logClose logs why the session closed: at info level when the client broke the protocol (so
+// an operator can see who and why), at warn level for a slow consumer, at debug level otherwise.
+func (c *Conn) logClose(reason CloseReason, err error) {
+	entry := c.srv.log.WithFields(logrus.Fields{"sid": c.id, "remote": c.remote, "reason": string(reason)})
+	if err != nil {
+		entry = entry.WithError(err)
+	}
+	switch {
+	case reason == CloseParseError || errors.Is(err, ErrProtocolViolation):
+		entry.Info("engine.io: connection closed after a protocol violation")
+	case reason == CloseSlowConsumer:
+		entry.Warn("engine.io: connection closed: the client does not read fast enough")
+	default:
+		entry.Debug("engine.io: connection closed")
+	}
 }
 
 // onTimer drives the heartbeat and the polling close grace period. It runs on the scheduler.
@@ -424,11 +488,7 @@ func (c *Conn) onPong() {
 func (c *Conn) onPacket(p Packet) bool {
 	switch p.Type {
 	case PacketMessage:
-		c.deliverMu.Lock()
-		if c.isOpen() {
-			c.handler.OnMessage(c, p)
-		}
-		c.deliverMu.Unlock()
+		c.deliver(p)
 	case PacketPong:
 		c.onPong()
 	case PacketNoop:
@@ -446,10 +506,4 @@ type errUnexpectedPacket PacketType
 
 func (e errUnexpectedPacket) Error() string {
 	return "engine.io: unexpected packet type " + string(rune('0'+e)) + " from client"
-}
-
-func (c *Conn) isOpen() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state == stateOpen
 }

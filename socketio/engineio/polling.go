@@ -10,11 +10,11 @@ import (
 )
 
 var (
-	errPollOverlap   = errors.New("engine.io: overlapping GET requests from client")
-	errPostOverlap   = errors.New("engine.io: overlapping POST requests from client")
+	errPollOverlap   = fmt.Errorf("%w: overlapping GET requests", ErrProtocolViolation)
+	errPostOverlap   = fmt.Errorf("%w: overlapping POST requests", ErrProtocolViolation)
+	errBinaryBody    = fmt.Errorf("%w: binary polling body (not allowed in protocol v4)", ErrProtocolViolation)
+	errBodyTooLarge  = fmt.Errorf("%w: polling body exceeds maxPayload", ErrProtocolViolation)
 	errPollAbandoned = errors.New("engine.io: client abandoned its pending GET")
-	errBinaryBody    = errors.New("engine.io: binary polling body is not allowed in protocol v4")
-	errBodyTooLarge  = errors.New("engine.io: polling body exceeds maxPayload")
 )
 
 // upgradeHold is how long after an upgrade probe a pending GET is released with a noop (Node
@@ -58,19 +58,19 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.netConn != nil || c.state == stateClosed {
 		c.mu.Unlock()
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "polling GET for a session that is not polling")
 		return
 	}
 	if c.pongOverdueLocked() {
 		c.mu.Unlock()
 		c.closeWith(ClosePingTimeout, nil)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "ping timeout")
 		return
 	}
 	if c.pollWaiting {
 		c.mu.Unlock()
 		c.closeWith(CloseTransportError, errPollOverlap)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "overlapping GET")
 		return
 	}
 	c.pollWaiting = true
@@ -95,7 +95,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.pollWaiting = false
 	c.mu.Unlock()
 	if stray {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "GET still pending after the upgrade")
 		return
 	}
 
@@ -157,13 +157,13 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 	// A closing session still reads POSTs: the client's close packet ends it at once.
 	if c.netConn != nil || c.state == stateClosed {
 		c.mu.Unlock()
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "polling POST for a session that is not polling")
 		return
 	}
 	if c.postActive {
 		c.mu.Unlock()
 		c.closeWith(CloseTransportError, errPostOverlap)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "overlapping POST")
 		return
 	}
 	c.postActive = true
@@ -176,25 +176,25 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		c.closeWith(CloseTransportError, errBinaryBody)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "binary body")
 		return
 	}
 	limit := c.srv.opts.MaxPayload
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		c.closeWith(CloseTransportError, fmt.Errorf("engine.io: reading polling body: %w", err))
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "body not read")
 		return
 	}
 	if len(body) > limit {
 		c.closeWith(CloseTransportError, errBodyTooLarge)
-		writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large")
+		c.srv.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large", "body exceeds maxPayload")
 		return
 	}
 	packets, err := DecodePayload(body)
 	if err != nil {
 		c.closeWith(CloseParseError, err)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "bad payload")
 		return
 	}
 	for _, p := range packets {

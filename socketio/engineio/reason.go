@@ -32,6 +32,11 @@ const (
 	CloseSlowConsumer CloseReason = "slow consumer"
 )
 
+// ErrProtocolViolation is wrapped by the errors of closes caused by a client that broke the
+// protocol (overlapping polling requests, an oversized or binary polling body, a message over
+// maxPayload). Such closes, and those for CloseParseError, are logged at info level.
+var ErrProtocolViolation = errors.New("engine.io: protocol violation")
+
 // graceful reports whether queued packets are still delivered before the connection closes.
 func (r CloseReason) graceful() bool { return r == CloseForced || r == CloseServerShutdown }
 
@@ -76,6 +81,15 @@ type RequestError struct {
 }
 
 func (e *RequestError) Error() string { return e.Message }
+
+// refusalStatus is the HTTP status writeRefusal answers err with.
+func refusalStatus(err error) int {
+	var re *RequestError
+	if errors.As(err, &re) {
+		return re.Status
+	}
+	return http.StatusForbidden
+}
 
 // writeRefusal answers a handshake that AllowRequest refused.
 func writeRefusal(w http.ResponseWriter, err error) {

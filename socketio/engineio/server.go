@@ -135,16 +135,16 @@ func (s *Server) dropAll() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("EIO") != "4" {
-		writeError(w, http.StatusBadRequest, codeUnsupportedVersion, "")
+		s.refuse(w, r, http.StatusBadRequest, codeUnsupportedVersion, "", "EIO is not 4")
 		return
 	}
 	transport := q.Get("transport")
 	if !s.opts.allows(transport) {
-		writeError(w, http.StatusBadRequest, codeUnknownTransport, "")
+		s.refuse(w, r, http.StatusBadRequest, codeUnknownTransport, "", "transport not allowed")
 		return
 	}
 	if !s.originAllowed(r) {
-		writeError(w, http.StatusForbidden, codeForbidden, "Origin not allowed")
+		s.refuse(w, r, http.StatusForbidden, codeForbidden, "Origin not allowed", "origin not allowed")
 		return
 	}
 	s.setCORS(w, r)
@@ -159,12 +159,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := s.lookup(sid)
 	if c == nil {
-		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
+		s.refuse(w, r, http.StatusBadRequest, codeUnknownSID, "", "unknown sid")
 		return
 	}
 	if transport == transportWebsocket {
 		if !websocket.IsWebSocketUpgrade(r) || s.opts.DisableUpgrades {
-			writeError(w, http.StatusBadRequest, codeBadRequest, "")
+			s.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "websocket request for a session is not an upgrade")
 			return
 		}
 		s.serveUpgrade(w, r, c)
@@ -176,22 +176,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		c.serveData(w, r)
 	default:
-		writeError(w, http.StatusBadRequest, codeBadHandshakeMethod, "")
+		s.refuse(w, r, http.StatusBadRequest, codeBadHandshakeMethod, "", "method not allowed")
 	}
+}
+
+// refuse answers a request the protocol does not allow, as Node's engine.io does, and logs why
+// at debug level (a refused request changes no session, and clients can send many).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status, code int, message, why string) {
+	s.logRefused(r, status, code, why)
+	writeError(w, status, code, message)
+}
+
+func (s *Server) logRefused(r *http.Request, status, code int, why string) {
+	q := r.URL.Query()
+	s.log.WithFields(logrus.Fields{
+		"remote": r.RemoteAddr, "method": r.Method, "transport": q.Get("transport"),
+		"sid": q.Get("sid"), "status": status, "code": code, "why": why,
+	}).Debug("engine.io: request refused")
 }
 
 func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request, transport string) {
 	if r.Method != http.MethodGet {
-		writeError(w, http.StatusBadRequest, codeBadHandshakeMethod, "")
+		s.refuse(w, r, http.StatusBadRequest, codeBadHandshakeMethod, "", "handshake is not a GET")
 		return
 	}
 	isUpgrade := websocket.IsWebSocketUpgrade(r)
 	if transport == transportWebsocket && !isUpgrade {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		s.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "websocket handshake is not an upgrade")
 		return
 	}
 	if s.opts.AllowRequest != nil {
 		if err := s.opts.AllowRequest(r); err != nil {
+			s.logRefused(r, refusalStatus(err), codeForbidden, "refused by AllowRequest: "+err.Error())
 			writeRefusal(w, err)
 			return
 		}
@@ -203,7 +219,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request, transpor
 	c := s.newConn(r)
 	c.pollWake = make(chan struct{}, 1)
 	if !s.open(c) {
-		writeError(w, http.StatusServiceUnavailable, codeBadRequest, "Server shutting down")
+		s.refuse(w, r, http.StatusServiceUnavailable, codeBadRequest, "Server shutting down", "server shutting down")
 		return
 	}
 	writePayload(w, AppendPacket(nil, Packet{Type: PacketOpen, Data: s.openPayload(c.id, true)}))

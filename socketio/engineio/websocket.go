@@ -25,7 +25,7 @@ func (s *Server) newUpgrader() *websocket.Upgrader {
 		WriteBufferPool: noWritePool{},
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked in ServeHTTP
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			writeError(w, status, codeBadRequest, reason.Error())
+			s.refuse(w, r, status, codeBadRequest, reason.Error(), "websocket handshake failed")
 		},
 	}
 }

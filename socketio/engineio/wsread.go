@@ -120,8 +120,8 @@ func (c *Conn) readFailed(err error) {
 	case errors.Is(err, errStopReading):
 	case errors.As(err, &parseErr):
 		c.closeWith(CloseParseError, parseErr.err)
-	default:
-		c.closeWith(CloseTransportError, err)
+	default: // the frame decoder refused the client's bytes: a broken frame, a message too big
+		c.closeWith(CloseTransportError, fmt.Errorf("%w: %w", ErrProtocolViolation, err))
 	}
 }
 
