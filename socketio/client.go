@@ -3,6 +3,7 @@ package socketio
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/realtimed/realtimed/socketio/engineio"
@@ -47,12 +48,24 @@ func (c *client) onConnectTimeout() {
 	}
 }
 
-// OnMessage decodes Socket.IO packets, reassembling binary ones.
+// OnMessage decodes Socket.IO packets, reassembling binary ones. A packet that breaks the
+// protocol closes the connection with CloseParseError (the engine logs the reason); a handler
+// that panics closes only its own connection.
 func (c *client) OnMessage(conn *engineio.Conn, m engineio.Packet) {
+	defer c.recoverHandler(conn)
 	if err := c.onMessage(m); err != nil {
-		c.srv.log.WithFields(map[string]any{"sid": conn.ID(), "remote": conn.RemoteAddr()}).
-			WithError(err).Info("socket.io: closing connection after a protocol error")
 		conn.CloseWith(engineio.CloseParseError, err)
+	}
+}
+
+// recoverHandler turns a panic in an application handler into a logged close of the connection
+// whose packet caused it, instead of a crash of the server.
+func (c *client) recoverHandler(conn *engineio.Conn) {
+	if v := recover(); v != nil {
+		err := fmt.Errorf("socket.io: handler panicked: %v", v)
+		c.srv.log.WithFields(map[string]any{"sid": conn.ID(), "remote": conn.RemoteAddr(), "stack": string(debug.Stack())}).
+			WithError(err).Error("socket.io: closing the connection after a handler panic")
+		conn.CloseWith(engineio.CloseTransportError, err)
 	}
 }
 

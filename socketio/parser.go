@@ -48,7 +48,8 @@ var reservedEvents = map[string]bool{
 
 // DecodePacket decodes the text part of a Socket.IO packet: type, attachment count, namespace,
 // ack id and JSON payload, validated as Node's socket.io-parser does. maxAttachments bounds the
-// announced binary attachments. Data aliases b.
+// announced binary attachments; the placeholders of a binary packet must match them (see
+// checkPlaceholders). Data aliases b.
 func DecodePacket(b []byte, maxAttachments int) (Packet, error) {
 	p := Packet{Namespace: "/", ID: noAck}
 	if len(b) == 0 {
@@ -123,14 +124,25 @@ func validatePayload(p *Packet) error {
 		if p.Data == nil {
 			return nil
 		}
-	case PacketEvent, PacketBinaryEvent:
+	case PacketEvent:
 		if first == '[' {
 			_, err := eventName(p.Data)
 			return err
 		}
-	case PacketAck, PacketBinaryAck:
+	case PacketBinaryEvent:
+		if first == '[' {
+			if _, err := eventName(p.Data); err != nil {
+				return err
+			}
+			return checkPlaceholders(p.Data, p.Attachments)
+		}
+	case PacketAck:
 		if first == '[' && p.ID != noAck {
 			return nil
+		}
+	case PacketBinaryAck:
+		if first == '[' && p.ID != noAck {
+			return checkPlaceholders(p.Data, p.Attachments)
 		}
 	case PacketConnectError:
 		return fmt.Errorf("%w: CONNECT_ERROR is sent by servers only", ErrInvalidPacket)
@@ -164,6 +176,10 @@ func eventName(data json.RawMessage) (string, error) {
 		return name, nil
 	case json.Number, float64:
 		return fmt.Sprint(name), nil
+	case json.Delim:
+		if name == ']' {
+			return "", fmt.Errorf("%w: event without a name", ErrInvalidPacket)
+		}
 	}
 	return "", fmt.Errorf("%w: event name must be a string", ErrInvalidPacket)
 }

@@ -63,8 +63,13 @@ type Socket struct {
 	released  bool
 }
 
+// AckFunc receives a client's acknowledgement of an event sent with EmitWithAck: its arguments
+// as raw JSON and its binary attachments (placeholders in args refer to them by index), or an
+// error (ErrAckTimeout, ErrDisconnected) and no arguments.
+type AckFunc func(args []json.RawMessage, attachments [][]byte, err error)
+
 type pendingAck struct {
-	cb    func(args []json.RawMessage, err error)
+	cb    AckFunc
 	timer *sched.Timer
 }
 
@@ -156,8 +161,9 @@ func (s *Socket) SendEncoded(e *Encoded) error {
 }
 
 // EmitWithAck sends an event and calls cb with the client's ack arguments, or with
-// ErrAckTimeout after timeout, or ErrDisconnected if the socket goes first. cb runs once.
-func (s *Socket) EmitWithAck(event string, timeout time.Duration, cb func(args []json.RawMessage, err error), args ...any) error {
+// ErrAckTimeout after timeout, or ErrDisconnected if the socket goes first. cb runs once, on the
+// connection's reading goroutine or on the timer scheduler: it must not block.
+func (s *Socket) EmitWithAck(event string, timeout time.Duration, cb AckFunc, args ...any) error {
 	s.ackMu.Lock()
 	id := s.nextAck
 	s.nextAck++
@@ -165,7 +171,7 @@ func (s *Socket) EmitWithAck(event string, timeout time.Duration, cb func(args [
 		s.acks = make(map[int64]*pendingAck)
 	}
 	pa := &pendingAck{cb: cb}
-	pa.timer = sched.NewTimer(func() { s.resolveAck(id, nil, ErrAckTimeout) })
+	pa.timer = sched.NewTimer(func() { s.resolveAck(id, nil, nil, ErrAckTimeout) })
 	s.acks[id] = pa
 	s.ackMu.Unlock()
 
@@ -184,7 +190,7 @@ func (s *Socket) EmitWithAck(event string, timeout time.Duration, cb func(args [
 }
 
 // resolveAck completes a pending ack once, whichever of ack, timeout or disconnect comes first.
-func (s *Socket) resolveAck(id int64, args []json.RawMessage, err error) bool {
+func (s *Socket) resolveAck(id int64, args []json.RawMessage, attachments [][]byte, err error) bool {
 	s.ackMu.Lock()
 	pa := s.acks[id]
 	delete(s.acks, id)
@@ -193,7 +199,7 @@ func (s *Socket) resolveAck(id int64, args []json.RawMessage, err error) bool {
 		return false
 	}
 	s.client.srv.engine.Scheduler().Stop(pa.timer)
-	pa.cb(args, err)
+	pa.cb(args, attachments, err)
 	return true
 }
 
@@ -222,7 +228,7 @@ func (s *Socket) onPacket(p *Packet, attachments [][]byte) error {
 		if err := json.Unmarshal(p.Data, &args); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalidPacket, err)
 		}
-		if !s.resolveAck(p.ID, args, nil) {
+		if !s.resolveAck(p.ID, args, attachments, nil) {
 			s.client.srv.log.WithField("sid", s.id).WithField("ack", p.ID).Debug("socket.io: ack for an unknown id ignored")
 		}
 	case PacketDisconnect:
@@ -246,7 +252,7 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	}
 	s.ackMu.Unlock()
 	for _, id := range ids {
-		s.resolveAck(id, nil, ErrDisconnected)
+		s.resolveAck(id, nil, nil, ErrDisconnected)
 	}
 	s.nsp.disconnected(s, reason)
 }
