@@ -74,15 +74,19 @@ func TestPollingClientClose(t *testing.T) {
 	}
 }
 
-// A server-side close reaches a polling client as a close packet after what was queued.
+// A server-side close reaches a polling client as a close packet after what was queued, on
+// the next GET, as Node does.
 func TestPollingServerClose(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	p, _ := ts.openPolling(t)
 	c := ts.eng.lookup(p.sid)
 	c.Send(NewTextMessage(PacketMessage, []byte("last words")))
 	c.Close()
-	if res := p.get(); res.body != "4last words\x1e1" {
-		t.Fatalf("GET %q, want the message then close", res.body)
+	if res := p.get(); res.body != "4last words" {
+		t.Fatalf("GET %q, want the queued message", res.body)
+	}
+	if res := p.get(); res.body != "1" {
+		t.Fatalf("GET %q, want the close packet", res.body)
 	}
 	if ev := ts.waitClose(t, p.sid); ev.reason != CloseForced {
 		t.Fatalf("reason %q", ev.reason)
