@@ -238,16 +238,27 @@ func (s *Server) newConn(r *http.Request) *Conn {
 	return c
 }
 
-// open registers a new session, hands it to the upper layer and starts its heartbeat.
+// open hands a new session to the upper layer, registers it and starts its heartbeat. The
+// handler is set before the session can be found (and closed) by anyone else.
 func (s *Server) open(c *Conn) bool {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return false
+	}
+	c.handler = s.onOpen(c)
 	s.mu.Lock()
-	if s.closed {
+	if s.closed { // closed meanwhile: the handler still gets its OnClose
 		s.mu.Unlock()
+		c.mu.Lock()
+		c.reason = CloseServerShutdown
+		c.mu.Unlock()
+		c.finish()
 		return false
 	}
 	s.sessions[c.id] = c
 	s.mu.Unlock()
-	c.handler = s.onOpen(c)
 	s.sched.Reset(c.timer, s.opts.PingInterval)
 	return true
 }
