@@ -2,6 +2,15 @@
 // commit order, exactly once: it LISTENs on a dedicated connection, then reads the outbox for
 // anything committed since the last delivered position, resolves envelopes sent by reference,
 // fills gaps from the outbox, and reconnects with backoff when the connection drops.
+//
+// It relies on the outbox's positions being commit-ordered: realtime.on_commit draws each
+// event's position at commit under one advisory lock for the stream (migrations/realtime 0001
+// and 0010), so a snapshot that sees position P sees every committed position below it, and
+// "everything after P" read from the outbox is exactly what is notified after P. The scheme
+// costs writers little beyond what NOTIFY already costs them (notifying commits run one at a
+// time): measured with pgbench, 16 clients, realtime.publish leaves 10-15% of a plain INSERT's
+// throughput and 0.4-0.85x of a naive per-row pg_notify trigger, the lock itself within the
+// noise (docs/delivery.md, scripts/offsets-bench.sh).
 package listener
 
 import (

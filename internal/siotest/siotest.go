@@ -46,6 +46,8 @@ type Conn struct {
 	ws *websocket.Conn
 	// SID is the Socket.IO socket id after a successful CONNECT.
 	SID string
+	// PID is the private session id of the CONNECT answer (connection-state recovery), if any.
+	PID string
 	// Refused is the CONNECT_ERROR payload when the server refused.
 	Refused *ConnectError
 }
@@ -142,11 +144,12 @@ func (c *Conn) connect(ctx context.Context, auth any) error {
 		case strings.HasPrefix(msg, "40"):
 			var ok struct {
 				SID string `json:"sid"`
+				PID string `json:"pid"`
 			}
 			if err := json.Unmarshal([]byte(msg[2:]), &ok); err != nil {
 				return fmt.Errorf("siotest: CONNECT answer %q: %w", msg, err)
 			}
-			c.SID = ok.SID
+			c.SID, c.PID = ok.SID, ok.PID
 			return nil
 		case strings.HasPrefix(msg, "44"):
 			c.Refused = &ConnectError{}
@@ -176,6 +179,24 @@ func (c *Conn) read() (string, error) {
 			continue
 		}
 		return msg, nil
+	}
+}
+
+// Next returns the next Socket.IO packet after the CONNECT answer (an event is
+// `2["name",…]`), answering pings, or an error when ctx ends or the connection closes.
+func (c *Conn) Next(ctx context.Context) (string, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = c.ws.SetReadDeadline(deadline)
+		defer c.ws.SetReadDeadline(time.Time{})
+	}
+	for {
+		msg, err := c.read()
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(msg, "4") {
+			return msg[1:], nil
+		}
 	}
 }
 
