@@ -18,8 +18,13 @@ export async function startPgCluster() {
   await chmod(dir, 0o755);
   const env = { ...process.env, REALTIME_PG_DIR: dir, REALTIME_PG_OPTS: "-c synchronous_commit=on" };
   const script = (...args) => run(path.join(repoRoot, "scripts/pg.sh"), args, { env, timeout: 120000 });
-  const { stdout } = await script("start");
-  const adminURL = stdout.trim();
+  let adminURL;
+  try {
+    adminURL = (await script("start")).stdout.trim();
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     adminURL,
     /** Creates a database; returns its URL. */
