@@ -3,7 +3,9 @@
 //
 //	go run ./socketio/internal/conformance
 //
-// then, in a checkout of either suite's test-suite/ folder: npm ci && npm test.
+// then, in a copy of either suite's test-suite/ folder: npm ci && npx mocha test-suite.js.
+// docs/protocol.md has the results and the one accommodation made for the suites (the "auth"
+// event is spaced 20ms after the CONNECT reply).
 package main
 
 import (
