@@ -4,6 +4,12 @@
 //   - realtime/: the realtime schema (outbox, publish, offsets). Always applied.
 //   - app/: the reference application schema of the seed's platform (families, users,
 //     sessions, tasks, chats, …), applied only when asked for (demo and tests).
+//
+// A new migration takes a version above every existing one in its set (in the realtime set,
+// 0040_… comes next). golang-migrate records only the newest version applied,
+// so a migration numbered below the current version would never run on a database that is
+// already migrated. Migrations are never edited once they have landed; a change is a new
+// migration with its down file.
 package migrations
 
 import (

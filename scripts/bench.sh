@@ -9,12 +9,16 @@
 #   PEER_DIR   the Node peer (default: ../shared/peer/node-socketio next to the repository);
 #              without it, realtimed alone is measured
 #   ROUNDS     how many times each run is repeated, alternating which server goes first (1)
+#   WORKLOADS  which runs, among idle burst paced personal (all of them)
+#   IDLE_ARGS, BURST_ARGS, PACED_ARGS, PERSONAL_ARGS   replace a run's realtime-bench flags,
+#              e.g. PERSONAL_ARGS="-clients 5000 -rate 1000 -duration 30s"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 mode=${1:-full}
 rounds=${ROUNDS:-1}
+workloads=" ${WORKLOADS:-idle burst paced personal} "
 peer_src=${PEER_DIR:-$root/../shared/peer/node-socketio}
 secret=bench-secret
 rt_port=3201
@@ -37,6 +41,11 @@ case "$mode" in
     ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
+
+[ -n "${IDLE_ARGS:-}" ] && read -ra idle <<<"$IDLE_ARGS"
+[ -n "${BURST_ARGS:-}" ] && read -ra burst <<<"$BURST_ARGS"
+[ -n "${PACED_ARGS:-}" ] && read -ra paced <<<"$PACED_ARGS"
+[ -n "${PERSONAL_ARGS:-}" ] && read -ra personal <<<"$PERSONAL_ARGS"
 
 command -v go >/dev/null 2>&1 || { log "Go is required"; exit 1; }
 # Every client is a socket in the bench and one in the server: lift the open-file limit (root may
@@ -118,15 +127,17 @@ run() { # server workload args…
   stop
 }
 
+wanted() { [[ $workloads == *" $1 "* ]]; }
+
 servers=(realtimed)
 [ -n "$peer" ] && servers=(realtimed node)
 for round in $(seq 1 "$rounds"); do
   order=("${servers[@]}")
   if [ $((round % 2)) -eq 0 ] && [ ${#servers[@]} -eq 2 ]; then order=(node realtimed); fi
-  for s in "${order[@]}"; do run "$s" idle "${idle[@]}"; done
-  for s in "${order[@]}"; do run "$s" fanout "${burst[@]}"; done
-  for s in "${order[@]}"; do run "$s" fanout "${paced[@]}"; done
-  for s in "${order[@]}"; do run "$s" personal "${personal[@]}"; done
+  for s in "${order[@]}"; do wanted idle && run "$s" idle "${idle[@]}"; done
+  for s in "${order[@]}"; do wanted burst && run "$s" fanout "${burst[@]}"; done
+  for s in "${order[@]}"; do wanted paced && run "$s" fanout "${paced[@]}"; done
+  for s in "${order[@]}"; do wanted personal && run "$s" personal "${personal[@]}"; done
 done
 
 log "results: $out (logs: $logs)"

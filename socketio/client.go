@@ -164,6 +164,15 @@ func (c *client) remove(s *Socket) {
 
 func (c *client) send(msgs ...*engineio.Message) bool { return c.conn.Send(msgs...) }
 
+// deliver sends a broadcast's messages; direct writes them from the calling goroutine when
+// the connection is idle (engineio's Conn.SendDirect), for broadcasts to a few sockets.
+func (c *client) deliver(direct bool, msgs ...*engineio.Message) bool {
+	if direct {
+		return c.conn.SendDirect(msgs...)
+	}
+	return c.conn.Send(msgs...)
+}
+
 // OnClose disconnects every socket of the connection.
 func (c *client) OnClose(conn *engineio.Conn, reason engineio.CloseReason, err error) {
 	c.srv.engine.Scheduler().Stop(c.timeout)

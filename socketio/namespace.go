@@ -78,6 +78,7 @@ func (n *Namespace) Broadcast(rooms []string, exceptSID string, e *Encoded) int 
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	sent := 0
+	direct := n.receiversAtMostLocked(rooms, directBroadcastMax)
 	send := func(s *Socket) {
 		switch {
 		case s.id == exceptSID:
@@ -85,7 +86,7 @@ func (n *Namespace) Broadcast(rooms []string, exceptSID string, e *Encoded) int 
 		case s.hold != nil: // recovering: sent after the replay
 			s.hold.add(e, rooms)
 			sent++
-		case s.client.send(e.msgs...):
+		case s.client.deliver(direct, e.msgs...):
 			sent++
 		}
 	}
@@ -113,6 +114,27 @@ func (n *Namespace) Broadcast(rooms []string, exceptSID string, e *Encoded) int 
 		}
 	}
 	return sent
+}
+
+// directBroadcastMax is the largest broadcast written from the broadcasting goroutine
+// (engineio's Conn.SendDirect): an event to one user's devices, or to a few users, goes out
+// without a thread handoff; a larger one is left to the shared writers, which spread the
+// writes over the CPUs and coalesce the frames queued for a connection.
+const directBroadcastMax = 8
+
+// receiversAtMostLocked tells whether rooms hold at most max sockets in all (counting a
+// socket once per room it is in). n.mu is held.
+func (n *Namespace) receiversAtMostLocked(rooms []string, max int) bool {
+	if len(rooms) == 0 {
+		return len(n.sockets) <= max
+	}
+	total := 0
+	for _, room := range rooms {
+		if total += len(n.rooms[room]); total > max {
+			return false
+		}
+	}
+	return true
 }
 
 // Emit encodes an event with Go values as arguments and broadcasts it to rooms.

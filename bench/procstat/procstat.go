@@ -17,6 +17,7 @@ import (
 // Sample is one reading of a process's resources.
 type Sample struct {
 	CPUSec float64   // user + system CPU time since the process started
+	SysSec float64   // the system (kernel) part of CPUSec; 0 when the source does not tell
 	RSSKB  int64     // resident set size
 	At     time.Time // when it was read
 }
@@ -45,7 +46,7 @@ func (p PID) Sample(context.Context) (Sample, error) {
 	if err != nil {
 		return Sample{}, fmt.Errorf("reading CPU time: %w", err)
 	}
-	cpu, err := parseStatCPU(stat)
+	user, sys, err := parseStatCPU(stat)
 	if err != nil {
 		return Sample{}, fmt.Errorf("/proc/%d/stat: %w", int(p), err)
 	}
@@ -57,27 +58,27 @@ func (p PID) Sample(context.Context) (Sample, error) {
 	if err != nil {
 		return Sample{}, fmt.Errorf("/proc/%d/status: %w", int(p), err)
 	}
-	return Sample{CPUSec: cpu, RSSKB: rss, At: at}, nil
+	return Sample{CPUSec: user + sys, SysSec: sys, RSSKB: rss, At: at}, nil
 }
 
-// parseStatCPU returns utime + stime in seconds. Fields are counted after the command name,
+// parseStatCPU returns utime and stime in seconds. Fields are counted after the command name,
 // which is in parentheses and may itself contain spaces and parentheses.
-func parseStatCPU(stat []byte) (float64, error) {
+func parseStatCPU(stat []byte) (user, sys float64, err error) {
 	end := bytes.LastIndexByte(stat, ')')
 	if end < 0 {
-		return 0, errors.New("no command name")
+		return 0, 0, errors.New("no command name")
 	}
 	fields := bytes.Fields(stat[end+1:])
 	// After the name: state(3) ppid(4) … utime(14) stime(15), i.e. indexes 11 and 12 here.
 	if len(fields) < 13 {
-		return 0, errors.New("too few fields")
+		return 0, 0, errors.New("too few fields")
 	}
 	utime, err1 := strconv.ParseUint(string(fields[11]), 10, 64)
 	stime, err2 := strconv.ParseUint(string(fields[12]), 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(utime+stime) / clockTicks, nil
+	return float64(utime) / clockTicks, float64(stime) / clockTicks, nil
 }
 
 func parseStatusRSS(status []byte) (int64, error) {

@@ -14,12 +14,12 @@ import (
 func TestParseStat(t *testing.T) {
 	// A command name with spaces and parentheses must not shift the fields.
 	line := "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 7 0 1000 1 1\n"
-	cpu, err := parseStatCPU([]byte(line))
-	if err != nil || cpu != 3.8 {
-		t.Fatalf("cpu %v, %v; want 3.8", cpu, err)
+	user, sys, err := parseStatCPU([]byte(line))
+	if err != nil || user != 2.5 || sys != 1.3 {
+		t.Fatalf("user %v, sys %v, %v; want 2.5 and 1.3", user, sys, err)
 	}
 	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 a b c"} {
-		if _, err := parseStatCPU([]byte(bad)); err == nil {
+		if _, _, err := parseStatCPU([]byte(bad)); err == nil {
 			t.Errorf("parseStatCPU(%q) accepted", bad)
 		}
 	}

@@ -65,12 +65,13 @@ func (c *Config) header(name string, clients int) Header {
 // Usage is a process's resource use over a measured interval.
 type Usage struct {
 	CPUSec    float64 `json:"cpu_sec"`
+	SysSec    float64 `json:"sys_cpu_sec,omitempty"` // the kernel's part of CPUSec (sockets, TCP)
 	RSSKBFrom int64   `json:"rss_kb_start"`
 	RSSKBTo   int64   `json:"rss_kb_end"`
 }
 
 func usage(a, b procstat.Sample) *Usage {
-	return &Usage{CPUSec: round3(b.CPUSec - a.CPUSec), RSSKBFrom: a.RSSKB, RSSKBTo: b.RSSKB}
+	return &Usage{CPUSec: round3(b.CPUSec - a.CPUSec), SysSec: round3(b.SysSec - a.SysSec), RSSKBFrom: a.RSSKB, RSSKBTo: b.RSSKB}
 }
 
 // meter samples the server and the bench itself at the start and end of a measured interval.

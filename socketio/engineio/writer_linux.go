@@ -47,6 +47,19 @@ func runWriter() {
 	}
 }
 
+// rawWriters serve the writes that Conn.SendDirect makes from its caller's goroutine.
+var rawWriters = sync.Pool{New: func() any { return newRawWriter() }}
+
+// canWriteDirectLocked tells whether c's socket takes non-blocking writes. c.mu is held.
+func (c *Conn) canWriteDirectLocked() bool { return c.rc != nil && !c.srv.opts.GoroutineIO }
+
+// writeDirect drains c's queue from the calling goroutine; c.writing is already set.
+func (c *Conn) writeDirect() {
+	w := rawWriters.Get().(*rawWriter)
+	c.drain(w)
+	rawWriters.Put(w)
+}
+
 // kickWriterLocked makes a writer drain c's queue; c.writing is already set. c.mu is held.
 func (c *Conn) kickWriterLocked() {
 	if c.rc == nil || c.srv.opts.GoroutineIO {

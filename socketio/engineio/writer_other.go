@@ -8,5 +8,10 @@ import "sync/atomic"
 // writers. c.mu is held.
 func (c *Conn) kickWriterLocked() { go c.flush() }
 
+// canWriteDirectLocked is false outside Linux: Conn.SendDirect queues as Conn.Send does.
+func (c *Conn) canWriteDirectLocked() bool { return false }
+
+func (c *Conn) writeDirect() { c.flush() }
+
 // fullSocketHandoffs is only counted by the Linux writers.
 var fullSocketHandoffs atomic.Int64

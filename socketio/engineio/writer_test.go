@@ -15,33 +15,92 @@ import (
 // arrives, whole and in order.
 func TestWritesResumeAfterAFullSocket(t *testing.T) {
 	for _, mode := range readModes {
+		for _, via := range sendModes {
+			t.Run(mode.name+"/"+via.name, func(t *testing.T) {
+				testWritesResumeAfterAFullSocket(t, mode.goroutines, via.send)
+			})
+		}
+	}
+}
+
+// sendModes are the two ways to queue messages: Send (the shared writers write them) and
+// SendDirect (the caller writes them when the connection is idle).
+var sendModes = []struct {
+	name string
+	send func(*Conn, ...*Message) bool
+}{
+	{"Send", (*Conn).Send},
+	{"SendDirect", (*Conn).SendDirect},
+}
+
+func testWritesResumeAfterAFullSocket(t *testing.T, goroutines bool, send func(*Conn, ...*Message) bool) {
+	hs, _, conns := wsTestServer(t, Options{GoroutineIO: goroutines, SendQueueLimit: 64 << 20})
+	ws, c := dialOpen(t, hs, conns)
+	handoffs := fullSocketHandoffs.Load()
+	const count, size = 400, 30_000 // 12 MB: more than the socket buffers hold
+	for i := 0; i < count; i++ {
+		if !send(c, NewTextMessage(PacketMessage, bigPayload(i, size))) {
+			t.Fatalf("Send %d refused", i)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let the writers hit the full socket
+	if !goroutines && fullSocketHandoffs.Load() == handoffs {
+		t.Fatal("the writers never found the socket full")
+	}
+	for i := 0; i < count; i++ {
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, got, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if want := append([]byte{'4'}, bigPayload(i, size)...); !bytes.Equal(got, want) {
+			t.Fatalf("message %d differs (%d bytes, want %d)", i, len(got), len(want))
+		}
+	}
+}
+
+// TestSendAndSendDirectKeepOrder mixes the two ways of sending from one goroutine, with sizes
+// that sometimes leave a write in progress (SendDirect then queues behind it) and sometimes
+// find the connection idle (SendDirect writes itself): the client reads every message once,
+// in the order sent.
+func TestSendAndSendDirectKeepOrder(t *testing.T) {
+	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
 			hs, _, conns := wsTestServer(t, Options{GoroutineIO: mode.goroutines, SendQueueLimit: 64 << 20})
 			ws, c := dialOpen(t, hs, conns)
-			handoffs := fullSocketHandoffs.Load()
-			const count, size = 400, 30_000 // 12 MB: more than the socket buffers hold
+			const count = 3000
+			done := make(chan error, 1)
+			go func() {
+				for i := 0; i < count; i++ {
+					_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+					_, got, err := ws.ReadMessage()
+					if err != nil {
+						done <- fmt.Errorf("message %d: %w", i, err)
+						return
+					}
+					if want := append([]byte{'4'}, bigPayload(i, orderTestSize(i))...); !bytes.Equal(got, want) {
+						done <- fmt.Errorf("message %d differs: got %.12q…", i, got)
+						return
+					}
+				}
+				done <- nil
+			}()
 			for i := 0; i < count; i++ {
-				if !c.Send(NewTextMessage(PacketMessage, bigPayload(i, size))) {
-					t.Fatalf("Send %d refused", i)
+				if !sendModes[i%2].send(c, NewTextMessage(PacketMessage, bigPayload(i, orderTestSize(i)))) {
+					t.Fatalf("message %d refused", i)
+				}
+				if i%100 == 0 {
+					time.Sleep(time.Millisecond) // let the queue drain: the next SendDirect writes itself
 				}
 			}
-			time.Sleep(100 * time.Millisecond) // let the writers hit the full socket
-			if !mode.goroutines && fullSocketHandoffs.Load() == handoffs {
-				t.Fatal("the writers never found the socket full")
-			}
-			for i := 0; i < count; i++ {
-				_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-				_, got, err := ws.ReadMessage()
-				if err != nil {
-					t.Fatalf("message %d: %v", i, err)
-				}
-				if want := append([]byte{'4'}, bigPayload(i, size)...); !bytes.Equal(got, want) {
-					t.Fatalf("message %d differs (%d bytes, want %d)", i, len(got), len(want))
-				}
+			if err := <-done; err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
 }
+
+func orderTestSize(i int) int { return []int{10, 200, 5_000, 70_000}[i%4] }
 
 func bigPayload(i, size int) []byte {
 	p := bytes.Repeat([]byte{byte('a' + i%26)}, size)
@@ -61,7 +120,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 			msg := NewTextMessage(PacketMessage, bytes.Repeat([]byte("x"), 16<<10))
 			refused := -1
 			for i := 0; i < 10_000; i++ { // up to 160 MB: far more than socket buffers and queue
-				if !slow.Send(msg) {
+				if !sendModes[i%2].send(slow, msg) {
 					refused = i
 					break
 				}
