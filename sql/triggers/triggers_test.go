@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,5 +63,108 @@ func TestEmptyFolderIsAnError(t *testing.T) {
 	conn := connect(t)
 	if _, err := triggers.Apply(context.Background(), conn, triggers.Source(t.TempDir())); err == nil {
 		t.Fatal("applying an empty folder must fail")
+	}
+}
+
+// TestApplyYieldsToApplicationTransactions reproduces the deadlock between a rules run and an
+// application transaction, seen when a node started while the application was writing: the
+// application has written to tasks, the run locks chats (an earlier rule file), the
+// application then reads chats and waits, and the run reaches tasks and waits too. The
+// application waited first, so PostgreSQL's deadlock check would fail the application's
+// transaction. The run must give up its locks in time (lock_timeout below deadlock_timeout) so
+// that the application's transaction succeeds, and apply the rules once it has committed.
+func TestApplyYieldsToApplicationTransactions(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	app, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close(ctx)
+	rules, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rules.Close(ctx)
+	// Two rule files shaped like the real ones (DROP TRIGGER, which locks the table exclusively
+	// when the trigger exists, then CREATE TRIGGER); the first one takes a while, so that the
+	// application's read of chats comes while the run holds it.
+	probe := func(table string) string {
+		return `DROP TRIGGER IF EXISTS probe ON ` + table + `;
+			CREATE TRIGGER probe AFTER INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION realtime.probe();`
+	}
+	if _, err := app.Exec(ctx, `CREATE FUNCTION realtime.probe() RETURNS trigger LANGUAGE plpgsql
+		AS 'BEGIN RETURN NULL; END';`+probe("chats")+probe("tasks")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, sql := range map[string]string{
+		"a_chats.sql": probe("chats") + ` SELECT pg_sleep(0.3);`,
+		"b_tasks.sql": probe("tasks"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(sql), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tx, err := app.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)                                                            //nolint:errcheck
+	if _, err := tx.Exec(ctx, "LOCK TABLE tasks IN ROW EXCLUSIVE MODE"); err != nil { // what an INSERT takes
+		t.Fatal(err)
+	}
+	type result struct {
+		names []string
+		err   error
+	}
+	applied := make(chan result, 1)
+	go func() {
+		names, err := triggers.Apply(ctx, rules, triggers.Source(dir))
+		applied <- result{names, err}
+	}()
+	waitForLock(t, app, rules.PgConn().PID(), "chats", true)
+	// The application's transaction now waits for chats, which the run holds; the run then
+	// waits for tasks. The application's statement must not fail.
+	if _, err := tx.Exec(ctx, "SELECT count(*) FROM chats"); err != nil {
+		t.Fatalf("the application's transaction failed: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("the application's commit failed: %v", err)
+	}
+	select {
+	case r := <-applied:
+		if r.err != nil || len(r.names) != 2 {
+			t.Fatalf("apply: %v, %v", r.names, r.err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("the rules were not applied after the application committed")
+	}
+}
+
+// waitForLock waits until the backend pid holds (granted) or waits for a lock on table.
+func waitForLock(t *testing.T, conn *pgx.Conn, pid uint32, table string, granted bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var found bool
+		err := conn.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE pid = $1 AND granted = $2 AND relation = to_regclass($3))`, pid, granted, table).Scan(&found)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			rows, _ := conn.Query(context.Background(), `SELECT coalesce(relation::regclass::text, locktype), mode, granted FROM pg_locks WHERE pid = $1`, pid)
+			dump, _ := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+				Rel, Mode string
+				G         bool
+			}])
+			t.Fatalf("backend %d never had a lock on %s (granted=%v): %v", pid, table, granted, dump)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
