@@ -93,6 +93,52 @@ func BenchmarkBroadcast(b *testing.B) {
 	}
 }
 
+// BenchmarkBroadcastPersonal sends 300-byte events, each to the personal room of the next of
+// 1,000 connected sockets in turn (as events to one user's device). "paced" waits for each
+// event to arrive and for directBroadcastGap to pass before the next: every broadcast is
+// written from the broadcasting goroutine (Conn.SendDirect), with no writer handoff; the CPU
+// time includes the waiting loop. "burst" sends back to back: the shared writers take over
+// and coalesce. The CPU time includes the raw clients reading, in the same process.
+func BenchmarkBroadcastPersonal(b *testing.B) {
+	for _, mode := range []string{"paced", "burst"} {
+		b.Run(mode, func(b *testing.B) {
+			const sockets = 1000
+			ns, clients := broadcastRoom(b, sockets, false)
+			targets := ns.Sockets("room")
+			rooms := make([][]string, len(targets))
+			for i, s := range targets {
+				s.Join("personal:" + s.ID())
+				rooms[i] = []string{"personal:" + s.ID()}
+			}
+			enc := ns.EncodeEvent("bench", json.RawMessage(`{"pad":"`+strings.Repeat("x", 280)+`"}`))
+			frame := int64(len(enc.Text()) + 1 + 4)
+			var ms0, ms1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms0)
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := 1; i <= b.N; i++ {
+				sent := time.Now()
+				if n := ns.Broadcast(rooms[i%len(rooms)], "", enc); n != 1 {
+					b.Fatalf("broadcast reached %d sockets", n)
+				}
+				if mode == "paced" {
+					clients.wait(b, int64(i)*frame)
+					for time.Since(sent) < 110*time.Microsecond {
+						time.Sleep(20 * time.Microsecond)
+					}
+				}
+			}
+			clients.wait(b, int64(b.N)*frame)
+			b.StopTimer()
+			cpu := cpuTime() - cpu0
+			runtime.ReadMemStats(&ms1)
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/delivery")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/delivery")
+		})
+	}
+}
+
 // cpuTime returns the user and system CPU time of the process so far.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
