@@ -64,13 +64,8 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.Run(mode+"/"+io, func(b *testing.B) {
 				const sockets = 1000
 				ns, clients := broadcastRoom(b, sockets, io == "goroutines")
-				enc := ns.EncodeEvent("bench", json.RawMessage(`{"pad":"`+strings.Repeat("x", 280)+`"}`))
-				frame := int64(len(enc.Text()) + 1 + 4) // "4" + packet, 4-byte frame header (126..65535 bytes)
-				var ms0, ms1 runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&ms0)
-				cpu0 := cpuTime()
-				b.ResetTimer()
+				enc, frame := benchEvent(ns)
+				usage := startUsage(b)
 				for i := 1; i <= b.N; i++ {
 					if n := ns.Broadcast([]string{"room"}, "", enc); n != sockets {
 						b.Fatalf("broadcast reached %d sockets", n)
@@ -80,14 +75,8 @@ func BenchmarkBroadcast(b *testing.B) {
 					}
 				}
 				clients.wait(b, int64(b.N)*frame*sockets)
-				b.StopTimer()
-				cpu := cpuTime() - cpu0
-				runtime.ReadMemStats(&ms1)
-				deliveries := float64(b.N) * sockets
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
-				b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
-				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
-				b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/deliveries, "B/delivery")
+				usage.report(b, float64(b.N)*sockets)
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*sockets), "ns/delivery")
 			})
 		}
 	}
@@ -110,13 +99,8 @@ func BenchmarkBroadcastPersonal(b *testing.B) {
 				s.Join("personal:" + s.ID())
 				rooms[i] = []string{"personal:" + s.ID()}
 			}
-			enc := ns.EncodeEvent("bench", json.RawMessage(`{"pad":"`+strings.Repeat("x", 280)+`"}`))
-			frame := int64(len(enc.Text()) + 1 + 4)
-			var ms0, ms1 runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&ms0)
-			cpu0 := cpuTime()
-			b.ResetTimer()
+			enc, frame := benchEvent(ns)
+			usage := startUsage(b)
 			for i := 1; i <= b.N; i++ {
 				sent := time.Now()
 				if n := ns.Broadcast(rooms[i%len(rooms)], "", enc); n != 1 {
@@ -130,13 +114,43 @@ func BenchmarkBroadcastPersonal(b *testing.B) {
 				}
 			}
 			clients.wait(b, int64(b.N)*frame)
-			b.StopTimer()
-			cpu := cpuTime() - cpu0
-			runtime.ReadMemStats(&ms1)
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/delivery")
-			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/delivery")
+			usage.report(b, float64(b.N))
 		})
 	}
+}
+
+// benchEvent encodes the 300-byte event of the broadcast benchmarks and returns it with the
+// size of its websocket frame: "4" + packet, behind a 4-byte header (126..65535 bytes).
+func benchEvent(ns *socketio.Namespace) (*socketio.Encoded, int64) {
+	enc := ns.EncodeEvent("bench", json.RawMessage(`{"pad":"`+strings.Repeat("x", 280)+`"}`))
+	return enc, int64(len(enc.Text()) + 1 + 4)
+}
+
+// usage measures the process's CPU time and heap allocations over a benchmark's loop.
+type usage struct {
+	ms0  runtime.MemStats
+	cpu0 time.Duration
+}
+
+// startUsage starts measuring, and the benchmark's timer.
+func startUsage(b *testing.B) *usage {
+	u := &usage{}
+	runtime.GC()
+	runtime.ReadMemStats(&u.ms0)
+	u.cpu0 = cpuTime()
+	b.ResetTimer()
+	return u
+}
+
+// report stops the timer and reports CPU time and allocations per delivery.
+func (u *usage) report(b *testing.B, deliveries float64) {
+	b.StopTimer()
+	cpu := cpuTime() - u.cpu0
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
+	b.ReportMetric(float64(ms1.Mallocs-u.ms0.Mallocs)/deliveries, "allocs/delivery")
+	b.ReportMetric(float64(ms1.TotalAlloc-u.ms0.TotalAlloc)/deliveries, "B/delivery")
 }
 
 // cpuTime returns the user and system CPU time of the process so far.
