@@ -4,7 +4,7 @@
 # PostgreSQL (scripts/pg.sh), runs alternating between the two servers. Every result is a JSON
 # line in bench-results/<time>.jsonl; the comparison table is printed at the end.
 #
-#   scripts/bench.sh [full|quick]     full: the targets of docs/performance.md (≈15 minutes)
+#   scripts/bench.sh [full|quick]     full: the targets of docs/performance.md (≈5 minutes a round)
 #                                     quick: small sizes, a minute or two
 #   PEER_DIR   the Node peer (default: ../shared/peer/node-socketio next to the repository);
 #              without it, realtimed alone is measured
