@@ -265,6 +265,11 @@ func (c *Conn) writeBatch(nc net.Conn, bufs *frameBuffers, batch []*Message, hea
 	bufs.work = frames
 	_, err := bufs.work.WriteTo(nc) // consumes work, not frames
 	clear(bufs.frames)
+	if err == nil {
+		// The deadline bounds this write only: the shared writers' and SendDirect's
+		// non-blocking writes would fail at once on a deadline left in the past.
+		err = nc.SetWriteDeadline(time.Time{})
+	}
 	return size, err
 }
 

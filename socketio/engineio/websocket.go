@@ -206,6 +206,9 @@ func (c *Conn) probeUpgrade(pr *probe) error {
 	if _, err := nc.Write(msgProbePong.frame()); err != nil {
 		return fmt.Errorf("engine.io: writing probe answer: %w", err)
 	}
+	// The deadline bounded this write only: a deadline left in the past would make every later
+	// non-blocking write of the shared writers fail at once (RawConn.Write checks it first).
+	_ = nc.SetWriteDeadline(time.Time{})
 	c.mu.Lock()
 	c.upgrading = true // release the pending GET with a noop so the client can pause polling
 	c.upgradeStart = time.Now()

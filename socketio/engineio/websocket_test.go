@@ -154,6 +154,34 @@ func TestUpgrade(t *testing.T) {
 	w.echoes("still upgraded")
 }
 
+// TestUpgradedConnectionOutlivesWriteTimeout: the probe answer is written under a deadline;
+// once the session is on the websocket, writes long after that deadline still go out (server
+// messages through the shared writers, and the echo of a client message).
+func TestUpgradedConnectionOutlivesWriteTimeout(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	ts := newTestServer(t, Options{WriteTimeout: writeTimeout})
+	p, _ := ts.openPolling(t)
+	ws, _, err := dialWS(t, ts.wsURL("transport=websocket&sid="+p.sid), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wsSession{t: t, ws: ws, sid: p.sid}
+	w.send("2probe")
+	if got := w.readText(); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	w.send("5")
+	w.echoes("upgraded")
+	time.Sleep(writeTimeout + 200*time.Millisecond)
+	w.echoes("after the write timeout")
+	if !ts.eng.lookup(p.sid).Send(NewTextMessage(PacketMessage, []byte("from the server"))) {
+		t.Fatal("Send refused")
+	}
+	if got := w.readText(); got != "4from the server" {
+		t.Fatalf("server message after the write timeout: %q", got)
+	}
+}
+
 // A probe that does not follow the protocol is dropped; the polling session carries on.
 func TestUpgradeBadProbe(t *testing.T) {
 	ts := newTestServer(t, Options{UpgradeTimeout: 300 * time.Millisecond})

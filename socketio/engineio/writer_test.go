@@ -34,7 +34,8 @@ var sendModes = []struct {
 }
 
 func testWritesResumeAfterAFullSocket(t *testing.T, goroutines bool, send func(*Conn, ...*Message) bool) {
-	hs, _, conns := wsTestServer(t, Options{GoroutineIO: goroutines, SendQueueLimit: 64 << 20})
+	const writeTimeout = time.Second
+	hs, _, conns := wsTestServer(t, Options{GoroutineIO: goroutines, SendQueueLimit: 64 << 20, WriteTimeout: writeTimeout})
 	ws, c := dialOpen(t, hs, conns)
 	handoffs := fullSocketHandoffs.Load()
 	const count, size = 400, 30_000 // 12 MB: more than the socket buffers hold
@@ -56,6 +57,15 @@ func testWritesResumeAfterAFullSocket(t *testing.T, goroutines bool, send func(*
 		if want := append([]byte{'4'}, bigPayload(i, size)...); !bytes.Equal(got, want) {
 			t.Fatalf("message %d differs (%d bytes, want %d)", i, len(got), len(want))
 		}
+	}
+	// The blocking writes' deadline has passed: later writes must not trip over it.
+	time.Sleep(writeTimeout + 200*time.Millisecond)
+	if !send(c, NewTextMessage(PacketMessage, []byte("later"))) {
+		t.Fatal("Send after the write timeout refused")
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, got, err := ws.ReadMessage(); err != nil || string(got) != "4later" {
+		t.Fatalf("message after the write timeout: %q, %v", got, err)
 	}
 }
 
