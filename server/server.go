@@ -231,7 +231,7 @@ func ApplyTriggers(ctx context.Context, cfg config.Config) ([]string, error) {
 	names, err := triggers.Apply(ctx, conn, triggers.Source(cfg.TriggersDir))
 	if err != nil {
 		hint := ""
-		if cfg.TriggersDir == "" {
+		if cfg.TriggersDir == "" && !errors.Is(err, triggers.ErrBusy) {
 			hint = " (the built-in rules need the reference schema: set REALTIME_REFERENCE_SCHEMA=true, or REALTIME_TRIGGERS_DIR to your own rules)"
 		}
 		return nil, fmt.Errorf("rules: %w%s", err, hint)

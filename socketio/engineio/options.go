@@ -55,7 +55,9 @@ type Options struct {
 	// OnWrite, when set, is called after messages were written to a client (one call per
 	// websocket write or long-polling response, with the time the write completed). It runs on
 	// the writing goroutine and must be quick; msgs must not be retained. Use it to observe
-	// delivery latency with Message.Stamp.
+	// delivery latency with Message.Stamp. The writing goroutine may be a broadcaster inside
+	// Conn.SendDirect (socketio's Namespace.Broadcast, holding its namespace's read lock): OnWrite
+	// must not call back into the server.
 	OnWrite func(msgs []*Message, at time.Time)
 	// AllowRequest, when set, is called for every handshake (new session) and may refuse it:
 	// the error's message is sent to the client with HTTP 403, or with the status of a

@@ -63,13 +63,16 @@ const lockKey = 8243113893085555046
 
 // Applying a rule file locks its table (CREATE TRIGGER, DROP TRIGGER), and the run holds every
 // lock until it commits. An application transaction that has written to a table the run has
-// not reached yet, and then needs one it has already locked, would deadlock with it, and
-// PostgreSQL might pick the application's transaction to fail. So every lock wait of a run is
-// bounded by ruleLockTimeout, shorter than PostgreSQL's deadlock_timeout (1s by default): the
-// run gives up first, releases what it holds, and tries again after a pause, for up to
-// ruleLockRetryFor. Application transactions wait at most ruleLockTimeout for it.
+// not reached yet, and then needs one it has already locked, deadlocks with it. PostgreSQL
+// looks for deadlocks in a transaction that has waited deadlock_timeout (1s by default), and
+// fails the one that looks: if that is the application's, the application pays for our
+// rules. So a run never holds its locks that long: each attempt must commit within half of
+// deadlock_timeout (statement_timeout set to what is left before every file, lock waits at
+// most ruleLockTimeout), and an attempt that runs out releases everything and tries again
+// after a pause, for up to ruleLockRetryFor. An application transaction waits for a run at
+// most half of deadlock_timeout, so its deadlock check never finds one.
 const (
-	ruleLockTimeout  = "200ms"
+	ruleLockTimeout  = 200 * time.Millisecond
 	ruleLockRetryFor = 30 * time.Second
 )
 
@@ -99,8 +102,8 @@ func Apply(ctx context.Context, conn *pgx.Conn, src fs.FS) ([]string, error) {
 			return nil, err
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return nil, fmt.Errorf("applying rules: the tables stayed locked by other transactions (%d attempts in %s): %w",
-				attempt, ruleLockRetryFor, err)
+			return nil, fmt.Errorf("applying rules: %w: the tables stayed locked by other transactions, or the rules took "+
+				"longer than half of deadlock_timeout to apply (%d attempts in %s): %w", ErrBusy, attempt, ruleLockRetryFor, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -120,10 +123,22 @@ func applyOnce(ctx context.Context, conn *pgx.Conn, files []File) error {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(lockKey)); err != nil {
 		return fmt.Errorf("applying rules: taking the lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+ruleLockTimeout+"'"); err != nil {
-		return fmt.Errorf("applying rules: %w", err)
+	var deadlockMs int64
+	if err := tx.QueryRow(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'deadlock_timeout'`).Scan(&deadlockMs); err != nil {
+		return fmt.Errorf("applying rules: reading deadlock_timeout: %w", err)
 	}
+	budget := time.Duration(deadlockMs) * time.Millisecond / 2
+	start := time.Now()
 	for _, f := range files {
+		left := budget - time.Since(start)
+		if left < time.Millisecond {
+			return fmt.Errorf("applying rule file %s: %w", f.Name, errAttemptTooLong)
+		}
+		// set_config(…, true) is SET LOCAL: it ends with the transaction.
+		if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`,
+			fmt.Sprint(left.Milliseconds()), fmt.Sprint(min(left, ruleLockTimeout).Milliseconds())); err != nil {
+			return fmt.Errorf("applying rules: %w", err)
+		}
 		if _, err := tx.Exec(ctx, f.SQL); err != nil {
 			return fmt.Errorf("applying rule file %s: %w", f.Name, err)
 		}
@@ -134,9 +149,21 @@ func applyOnce(ctx context.Context, conn *pgx.Conn, files []File) error {
 	return nil
 }
 
-// isLockConflict tells whether err is a lock wait that timed out (lock_not_available) or a
-// deadlock PostgreSQL resolved by failing the run: both are worth another attempt.
+// ErrBusy is returned by Apply when no attempt could finish within its time budget for
+// ruleLockRetryFor (30s): other transactions kept the tables locked, or the rule files are too
+// slow to apply.
+var ErrBusy = errors.New("rules not applied")
+
+// errAttemptTooLong ends an attempt that used up its time before its last file.
+var errAttemptTooLong = errors.New("this attempt ran out of time (half of deadlock_timeout)")
+
+// isLockConflict tells whether err ended an attempt in a way worth another one: a lock wait
+// that timed out (lock_not_available), a statement cut by the attempt's time budget
+// (query_canceled), a deadlock PostgreSQL resolved by failing the run, or errAttemptTooLong.
 func isLockConflict(err error) bool {
+	if errors.Is(err, errAttemptTooLong) {
+		return true
+	}
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
+	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "57014" || pgErr.Code == "40P01")
 }

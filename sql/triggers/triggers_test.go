@@ -70,10 +70,19 @@ func TestEmptyFolderIsAnError(t *testing.T) {
 // application transaction, seen when a node started while the application was writing: the
 // application has written to tasks, the run locks chats (an earlier rule file), the
 // application then reads chats and waits, and the run reaches tasks and waits too. The
-// application waited first, so PostgreSQL's deadlock check would fail the application's
-// transaction. The run must give up its locks in time (lock_timeout below deadlock_timeout) so
-// that the application's transaction succeeds, and apply the rules once it has committed.
+// application waited first, so PostgreSQL's deadlock check (after deadlock_timeout, 1s) would
+// fail the application's transaction. The run must give its locks up before that, however
+// long its first file takes, so that the application's transaction succeeds, and apply the
+// rules once the application has committed.
 func TestApplyYieldsToApplicationTransactions(t *testing.T) {
+	for _, firstFileSeconds := range []string{"0.3", "0.9"} {
+		t.Run("first file "+firstFileSeconds+"s", func(t *testing.T) {
+			testApplyYields(t, firstFileSeconds)
+		})
+	}
+}
+
+func testApplyYields(t *testing.T, firstFileSeconds string) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	app, err := pgx.Connect(ctx, url)
@@ -87,19 +96,21 @@ func TestApplyYieldsToApplicationTransactions(t *testing.T) {
 	}
 	defer rules.Close(ctx)
 	// Two rule files shaped like the real ones (DROP TRIGGER, which locks the table exclusively
-	// when the trigger exists, then CREATE TRIGGER); the first one takes a while, so that the
-	// application's read of chats comes while the run holds it.
+	// when the trigger exists, then CREATE TRIGGER). The first one takes a while on the first
+	// attempt only (a sequence is not rolled back), so that the application's read of chats
+	// comes while the run holds it.
 	probe := func(table string) string {
 		return `DROP TRIGGER IF EXISTS probe ON ` + table + `;
 			CREATE TRIGGER probe AFTER INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION realtime.probe();`
 	}
-	if _, err := app.Exec(ctx, `CREATE FUNCTION realtime.probe() RETURNS trigger LANGUAGE plpgsql
-		AS 'BEGIN RETURN NULL; END';`+probe("chats")+probe("tasks")); err != nil {
+	if _, err := app.Exec(ctx, `CREATE SEQUENCE realtime.probe_attempts; CREATE FUNCTION realtime.probe()
+		RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';`+probe("chats")+probe("tasks")); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	for name, sql := range map[string]string{
-		"a_chats.sql": probe("chats") + ` SELECT pg_sleep(0.3);`,
+		"a_chats.sql": probe("chats") + ` SELECT pg_sleep(CASE WHEN nextval('realtime.probe_attempts') = 1
+			THEN ` + firstFileSeconds + ` ELSE 0 END);`,
 		"b_tasks.sql": probe("tasks"),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(sql), 0o644); err != nil {
@@ -115,14 +126,18 @@ func TestApplyYieldsToApplicationTransactions(t *testing.T) {
 	if _, err := tx.Exec(ctx, "LOCK TABLE tasks IN ROW EXCLUSIVE MODE"); err != nil { // what an INSERT takes
 		t.Fatal(err)
 	}
-	type result struct {
-		names []string
-		err   error
-	}
-	applied := make(chan result, 1)
+	var (
+		names    []string
+		applyErr error
+		finished = make(chan struct{})
+	)
 	go func() {
-		names, err := triggers.Apply(ctx, rules, triggers.Source(dir))
-		applied <- result{names, err}
+		defer close(finished)
+		names, applyErr = triggers.Apply(ctx, rules, triggers.Source(dir))
+	}()
+	defer func() { // on a failure, release the application's locks and let Apply finish before rules is closed
+		_ = tx.Rollback(ctx)
+		<-finished
 	}()
 	waitForLock(t, app, rules.PgConn().PID(), "chats", true)
 	// The application's transaction now waits for chats, which the run holds; the run then
@@ -134,9 +149,9 @@ func TestApplyYieldsToApplicationTransactions(t *testing.T) {
 		t.Fatalf("the application's commit failed: %v", err)
 	}
 	select {
-	case r := <-applied:
-		if r.err != nil || len(r.names) != 2 {
-			t.Fatalf("apply: %v, %v", r.names, r.err)
+	case <-finished:
+		if applyErr != nil || len(names) != 2 {
+			t.Fatalf("apply: %v, %v", names, applyErr)
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("the rules were not applied after the application committed")
