@@ -108,15 +108,7 @@ func TestUpgrade(t *testing.T) {
 	pending := p.getAsync()
 	waitPending(t, ts, p.sid)
 
-	ws, _, err := dialWS(t, ts.wsURL("transport=websocket&sid="+p.sid), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wsSession{t: t, ws: ws, sid: p.sid}
-	w.send("2probe")
-	if got := w.readText(); got != "3probe" {
-		t.Fatalf("probe answer %q", got)
-	}
+	w := ts.probe(t, p.sid)
 	if res := <-pending; res.status != http.StatusOK || res.body != "6" {
 		t.Fatalf("pending GET during upgrade: %d %q, want noop", res.status, res.body)
 	}
@@ -154,6 +146,21 @@ func TestUpgrade(t *testing.T) {
 	w.echoes("still upgraded")
 }
 
+// probe opens a websocket for the polling session sid and completes the probe exchange.
+func (ts *testServer) probe(t *testing.T, sid string) *wsSession {
+	t.Helper()
+	ws, _, err := dialWS(t, ts.wsURL("transport=websocket&sid="+sid), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wsSession{t: t, ws: ws, sid: sid}
+	w.send("2probe")
+	if got := w.readText(); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	return w
+}
+
 // TestUpgradedConnectionOutlivesWriteTimeout: the probe answer is written under a deadline;
 // once the session is on the websocket, writes long after that deadline still go out (server
 // messages through the shared writers, and the echo of a client message).
@@ -161,15 +168,7 @@ func TestUpgradedConnectionOutlivesWriteTimeout(t *testing.T) {
 	const writeTimeout = 200 * time.Millisecond
 	ts := newTestServer(t, Options{WriteTimeout: writeTimeout})
 	p, _ := ts.openPolling(t)
-	ws, _, err := dialWS(t, ts.wsURL("transport=websocket&sid="+p.sid), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wsSession{t: t, ws: ws, sid: p.sid}
-	w.send("2probe")
-	if got := w.readText(); got != "3probe" {
-		t.Fatalf("probe answer %q", got)
-	}
+	w := ts.probe(t, p.sid)
 	w.send("5")
 	w.echoes("upgraded")
 	time.Sleep(writeTimeout + 200*time.Millisecond)
