@@ -14,10 +14,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/auth"
-	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/internal/pgtest"
+	"github.com/realtimed/realtimed/internal/servertest"
 	"github.com/realtimed/realtimed/internal/siotest"
-	"github.com/realtimed/realtimed/server"
 )
 
 // The Store's edge cases, through a real node (server, router, listener) and a raw client.
@@ -38,36 +37,15 @@ func startNode(t *testing.T, env map[string]string) *node {
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	srv, err := server.New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	_, url := servertest.Start(t, vars, log)
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		cancel()
-		<-done
-	})
-	n := &node{url: "http://" + ln.Addr().String(), pool: pool}
+	t.Cleanup(pool.Close)
+	n := &node{url: url, pool: pool}
 	n.waitReady(t)
 	return n
 }

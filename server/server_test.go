@@ -1,52 +1,24 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/internal/pgtest"
-	"github.com/realtimed/realtimed/server"
+	"github.com/realtimed/realtimed/internal/servertest"
 )
 
 // startNode serves a node on a free port until the test ends; it returns its base URL.
 func startNode(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "REALTIME_JWT_SECRET": "s"}[k]
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	srv, err := server.New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	_, url := servertest.Start(t, map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "REALTIME_JWT_SECRET": "s"}, log)
+	return url
 }
 
 func getJSON(t *testing.T, url string) (int, map[string]any) {

@@ -2,7 +2,6 @@ package workload_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -11,8 +10,8 @@ import (
 
 	"github.com/realtimed/realtimed/bench/procstat"
 	"github.com/realtimed/realtimed/bench/workload"
-	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/internal/pgtest"
+	"github.com/realtimed/realtimed/internal/servertest"
 	"github.com/realtimed/realtimed/server"
 )
 
@@ -23,37 +22,12 @@ const secret = "bench-secret"
 func startNode(t *testing.T) workload.Config {
 	t.Helper()
 	db := pgtest.NewDatabase(t)
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"DATABASE_URL": db, "REALTIME_JWT_SECRET": secret}[k]
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	srv, err := server.New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	srv, url := servertest.Start(t, map[string]string{"DATABASE_URL": db, "REALTIME_JWT_SECRET": secret}, log)
 	waitReady(t, srv)
 	return workload.Config{
-		Target:      workload.Target{URL: "http://" + ln.Addr().String(), Concurrency: 8},
+		Target:      workload.Target{URL: url, Concurrency: 8},
 		DatabaseURL: db,
 		Secret:      secret,
 		Server:      procstat.PID(os.Getpid()),
