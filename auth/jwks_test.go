@@ -17,6 +17,7 @@ import (
 
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/auth/authtest"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 // jwksServer is a JWKS endpoint whose answer the test changes.
@@ -138,7 +139,7 @@ func TestJWKSRotation(t *testing.T) {
 	f.srv.serve(200, authtest.JWKS(authtest.JWK(&k.Other.PublicKey, "2025", "RS256")))
 	f.clock.Advance(time.Hour + time.Second) // past Refresh: a background refresh starts
 	f.verify(t, next)
-	eventually(t, func() bool { return f.srv.fetches.Load() == 3 && f.jwks.Len() == 1 }, "the stale set to be refreshed")
+	wait.Until(t, "the stale set to be refreshed", func() bool { return f.srv.fetches.Load() == 3 && f.jwks.Len() == 1 })
 	if code, msg := f.verify(t, old); code != auth.CodeInvalidToken || !strings.Contains(msg, "unknown signing key") {
 		t.Fatalf("token of a withdrawn key: %s %q, want invalid_token unknown signing key", code, msg)
 	}
@@ -201,8 +202,8 @@ func TestJWKSOutageKeepsTheLastGoodSet(t *testing.T) {
 			f.srv.serve(outage.status, outage.body)
 			f.clock.Advance(2 * time.Hour)
 			f.verify(t, good) // starts the background refresh, which fails
-			eventually(t, func() bool { return f.srv.fetches.Load() == 2 && hasWarning(f.log, "keeping the last good key set") },
-				"the failed refresh to be logged")
+			wait.Until(t, "the failed refresh to be logged", func() bool { return f.srv.fetches.Load() == 2 && hasWarning(f.log, "keeping the last good key set") })
+
 			if code, msg := f.verify(t, good); code != "" {
 				t.Fatalf("token of the last good set refused during the outage: %s %s", code, msg)
 			}
@@ -310,15 +311,4 @@ func hasWarning(h *test.Hook, substr string) bool {
 		}
 	}
 	return false
-}
-
-func eventually(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

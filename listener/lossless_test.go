@@ -18,6 +18,7 @@ import (
 
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/internal/tcpproxy"
+	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/listener"
 )
 
@@ -37,19 +38,8 @@ func runListener(t *testing.T, dbURL string, tune func(*listener.Config), h list
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitUntil(t, "the listener is ready", l.Ready)
+	wait.UntilWithin(t, time.Minute, "the listener is ready", l.Ready)
 	return l
-}
-
-func waitUntil(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func newPool(t *testing.T, dbURL string) *pgxpool.Pool {
@@ -81,7 +71,7 @@ func outboxPositions(t *testing.T, pool *pgxpool.Pool) []int64 {
 func checkExactly(t *testing.T, got *collector, pool *pgxpool.Pool) {
 	t.Helper()
 	want := outboxPositions(t, pool)
-	waitUntil(t, fmt.Sprintf("%d events are delivered", len(want)), func() bool { return len(got.events()) >= len(want) })
+	wait.UntilWithin(t, time.Minute, fmt.Sprintf("%d events are delivered", len(want)), func() bool { return len(got.events()) >= len(want) })
 	time.Sleep(100 * time.Millisecond) // room for a duplicate to show up
 	var delivered []int64
 	for _, e := range got.events() {
@@ -176,7 +166,7 @@ func TestLosslessUnderRepeatedTermination(t *testing.T) {
 	if st := l.Stats(); st.Reconnects < 3 || st.Duplicates+st.CaughtUp == 0 {
 		t.Fatalf("stats %+v after %d terminations: want several reconnects and catch-ups", st, kills)
 	}
-	waitUntil(t, "the listener is ready again", l.Ready)
+	wait.UntilWithin(t, time.Minute, "the listener is ready again", l.Ready)
 }
 
 // proxied returns dbURL with its host replaced by the proxy's.
@@ -216,7 +206,7 @@ func TestLosslessAcrossNetworkCuts(t *testing.T) {
 		}
 	}
 	publish(3)
-	waitUntil(t, "3 events", func() bool { return len(got.events()) == 3 })
+	wait.UntilWithin(t, time.Minute, "3 events", func() bool { return len(got.events()) == 3 })
 
 	for _, cut := range []struct {
 		name       string
@@ -228,13 +218,13 @@ func TestLosslessAcrossNetworkCuts(t *testing.T) {
 		before := l.Stats().Reconnects
 		cut.down()
 		publish(5)
-		waitUntil(t, "the listener notices the "+cut.name, func() bool { return !l.Ready() })
+		wait.UntilWithin(t, time.Minute, "the listener notices the "+cut.name, func() bool { return !l.Ready() })
 		// Stay down until a reconnection attempt has failed too (a connection attempt into a
 		// black hole must time out, not hang).
-		waitUntil(t, "a failed reconnection attempt", func() bool { return l.Stats().Reconnects >= before+2 })
+		wait.UntilWithin(t, time.Minute, "a failed reconnection attempt", func() bool { return l.Stats().Reconnects >= before+2 })
 		publish(5)
 		cut.heal()
-		waitUntil(t, "the listener is back after the "+cut.name, l.Ready)
+		wait.UntilWithin(t, time.Minute, "the listener is back after the "+cut.name, l.Ready)
 		checkExactly(t, got, pool)
 		if after := l.Stats().Reconnects; after == before {
 			t.Fatalf("%s: no reconnect counted", cut.name)
@@ -273,12 +263,12 @@ func TestLosslessAcrossPostgresRestarts(t *testing.T) {
 	}()
 	for _, mode := range []string{"fast", "immediate"} {
 		start := acked.Load()
-		waitUntil(t, "some events before the restart", func() bool { return acked.Load() > start+20 })
+		wait.UntilWithin(t, time.Minute, "some events before the restart", func() bool { return acked.Load() > start+20 })
 		cluster.Restart(t, mode)
 		cluster.WaitUp(t)
 		mid := acked.Load()
-		waitUntil(t, "some events after the restart", func() bool { return acked.Load() > mid+20 })
-		waitUntil(t, "the listener is back", l.Ready)
+		wait.UntilWithin(t, time.Minute, "some events after the restart", func() bool { return acked.Load() > mid+20 })
+		wait.UntilWithin(t, time.Minute, "the listener is back", l.Ready)
 	}
 	close(stop)
 	wg.Wait()
@@ -315,7 +305,7 @@ func TestNotReadyUntilCaughtUp(t *testing.T) {
 	})
 	proxy.Refuse(true)
 	proxy.Cut()
-	waitUntil(t, "the listener notices the cut", func() bool { return !l.Ready() })
+	wait.UntilWithin(t, time.Minute, "the listener notices the cut", func() bool { return !l.Ready() })
 	for i := range 3 {
 		if err := publishTx(pool, 0, i, 1); err != nil {
 			t.Fatal(err)
@@ -323,13 +313,13 @@ func TestNotReadyUntilCaughtUp(t *testing.T) {
 	}
 	holding.Store(true)
 	proxy.Refuse(false)
-	waitUntil(t, "the catch-up starts", blocked.Load)
+	wait.UntilWithin(t, time.Minute, "the catch-up starts", blocked.Load)
 	if l.Ready() {
 		t.Fatal("ready while catching up")
 	}
 	holding.Store(false)
 	close(gate)
-	waitUntil(t, "ready after the catch-up", l.Ready)
+	wait.UntilWithin(t, time.Minute, "ready after the catch-up", l.Ready)
 	checkExactly(t, got, pool)
 }
 
@@ -350,7 +340,7 @@ func TestForgedNotifications(t *testing.T) {
 		}
 	}
 	exec(`SELECT realtime.publish('real.one', ARRAY['u1'], '{}', '{}')`)
-	waitUntil(t, "the first event", func() bool { return len(got.events()) == 1 })
+	wait.UntilWithin(t, time.Minute, "the first event", func() bool { return len(got.events()) == 1 })
 	forged := []string{
 		// A full envelope with a position far ahead.
 		`{"id":500,"pos":500,"event":"forged.far","users":["u1"],"rooms":[],"payload":{"x":1}}`,
@@ -362,14 +352,14 @@ func TestForgedNotifications(t *testing.T) {
 	for _, n := range forged {
 		exec(`SELECT pg_notify('realtime', $1)`, n)
 	}
-	waitUntil(t, "the forged notifications are skipped", func() bool { return l.Stats().Skipped == uint64(len(forged)) })
+	wait.UntilWithin(t, time.Minute, "the forged notifications are skipped", func() bool { return l.Stats().Skipped == uint64(len(forged)) })
 	// Rows written around realtime.publish: no recipients, a null payload.
 	exec(`INSERT INTO realtime.events (event, users, rooms, payload) VALUES ('no.recipients', '{}', '{}', '{}')`)
 	exec(`INSERT INTO realtime.events (event, users, rooms, payload) VALUES ('null.payload', '{u1}', '{}', 'null')`)
 	for i := range 3 {
 		exec(`SELECT realtime.publish('real.after', ARRAY['u1'], '{}', jsonb_build_object('i', $1::int))`, i)
 	}
-	waitUntil(t, "the real events after the forged ones", func() bool { return len(got.events()) == 4 })
+	wait.UntilWithin(t, time.Minute, "the real events after the forged ones", func() bool { return len(got.events()) == 4 })
 	time.Sleep(200 * time.Millisecond)
 	var names []string
 	for _, e := range got.events() {

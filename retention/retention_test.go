@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/internal/pgtest"
+	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/retention"
 )
 
@@ -45,17 +46,6 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
 	return n
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestPrunesByAge: events go once they are older than the retention period, not before.
 func TestPrunesByAge(t *testing.T) {
 	pool := setup(t)
@@ -68,7 +58,7 @@ func TestPrunesByAge(t *testing.T) {
 		t.Fatalf("young events pruned: %+v, %v", r, err)
 	}
 	pruned := int64(0)
-	eventually(t, "the events to age", func() bool {
+	wait.Until(t, "the events to age", func() bool {
 		r, err := p.Prune(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +66,7 @@ func TestPrunesByAge(t *testing.T) {
 		pruned += r.Events
 		return pruned == 3
 	})
+
 	exec(t, pool, `SELECT realtime.publish('e', ARRAY['u'], '{}', '{}')`)
 	if r, err := p.Prune(context.Background()); err != nil || r.Events != 0 {
 		t.Fatalf("a young event pruned: %+v, %v", r, err)
@@ -136,10 +127,11 @@ func TestRunPrunesEventsAndSessions(t *testing.T) {
 		t.Fatalf("sessions left %q (%v), want here", left, err)
 	}
 	// The node stops beating: its sessions go with it.
-	eventually(t, "the silent node's sessions to go", func() bool {
+	wait.Until(t, "the silent node's sessions to go", func() bool {
 		return count(t, pool, `SELECT count(*) FROM realtime.sessions`) == 0 &&
 			count(t, pool, `SELECT count(*) FROM realtime.nodes`) == 0
 	})
+
 }
 
 func TestDefaultInterval(t *testing.T) {

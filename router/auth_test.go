@@ -22,6 +22,7 @@ import (
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/auth/authtest"
 	"github.com/realtimed/realtimed/internal/siotest"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 const (
@@ -265,7 +266,7 @@ func TestEachValidKindOfTokenIsAccepted(t *testing.T) {
 			if c.Refused != nil {
 				t.Fatalf("refused: %s (%s)", c.Refused.Message, c.Refused.Code())
 			}
-			eventually(t, func() bool { return ns.RoomSize(UserRoom(user)) == 1 }, "the socket in its user room")
+			wait.Until(t, "the socket in its user room", func() bool { return ns.RoomSize(UserRoom(user)) == 1 })
 		})
 	}
 }
@@ -337,7 +338,7 @@ func TestConnectionsPerUserAreCapped(t *testing.T) {
 	}
 	// A closed connection gives its slot back.
 	first.Close()
-	eventually(t, func() bool { return f.r.users.count("alice") == 1 }, "alice's slot to be released")
+	wait.Until(t, "alice's slot to be released", func() bool { return f.r.users.count("alice") == 1 })
 	if c := f.connect(t, alice); c.Refused != nil {
 		t.Fatalf("refused after a connection closed: %+v", c.Refused)
 	}
@@ -396,10 +397,10 @@ func TestSlotIsReleasedWhenTheClientLeavesDuringVerification(t *testing.T) {
 	<-slow.started
 	// The client gives up while the lookup runs; the engine notices the close.
 	f.io.Engine().Close()
-	eventually(t, func() bool { return f.io.Engine().Count() == 0 }, "the connection to close")
+	wait.Until(t, "the connection to close", func() bool { return f.io.Engine().Count() == 0 })
 	close(slow.release)
 	<-done
-	eventually(t, func() bool { return f.r.users.users() == 0 }, "the slot taken after the close to be released")
+	wait.Until(t, "the slot taken after the close to be released", func() bool { return f.r.users.users() == 0 })
 	if n := f.io.Of("/").Count(); n != 0 {
 		t.Fatalf("%d sockets in the namespace: a socket joined after its connection closed", n)
 	}

@@ -86,14 +86,3 @@ func (f *fixture) connect(t *testing.T, o siotest.Options) *siotest.Conn {
 func tokenAuth(token string) siotest.Options {
 	return siotest.Options{Auth: map[string]any{"token": token}}
 }
-
-func eventually(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

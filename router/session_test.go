@@ -13,6 +13,7 @@ import (
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/internal/siotest"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 func newPool(t *testing.T) *pgxpool.Pool {
@@ -58,7 +59,7 @@ func runSessionCases(t *testing.T, f *fixture, cases []sessionCase) {
 			case tc.code == "" && c.Refused != nil:
 				t.Fatalf("refused: %s (%s)", c.Refused.Message, c.Refused.Code())
 			case tc.code == "":
-				eventually(t, func() bool { return f.io.Of("/").RoomSize(UserRoom(tc.user)) > 0 }, "the user room")
+				wait.Until(t, "the user room", func() bool { return f.io.Of("/").RoomSize(UserRoom(tc.user)) > 0 })
 			case c.Refused == nil:
 				t.Fatalf("accepted; want %s", tc.code)
 			case c.Refused.Code() != tc.code:

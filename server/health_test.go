@@ -9,13 +9,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/internal/pgtest"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 // testConfig returns the configuration of a node on a fresh database.
@@ -77,17 +77,6 @@ func getReady(t *testing.T, h http.Handler) (int, readiness) {
 	return w.Code, r
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestHealthzAnswersWhileAlive(t *testing.T) {
 	s := newTestServer(t, testConfig(t))
 	defer s.pool.Close()
@@ -110,21 +99,21 @@ func TestReadyzFollowsListenerDatabaseAndShutdown(t *testing.T) {
 	}
 
 	serve(t, s)
-	eventually(t, "ready", func() bool { code, _ := getReady(t, h); return code == http.StatusOK })
+	wait.Until(t, "ready", func() bool { code, _ := getReady(t, h); return code == http.StatusOK })
 
 	// The database refuses connections and drops the existing ones: not ready, and why.
 	dbName := strings.TrimPrefix(mustParse(t, cfg.DatabaseURL).Path, "/")
 	admin := adminConn(t)
 	exec(t, admin, "ALTER DATABASE "+dbName+" ALLOW_CONNECTIONS false")
 	exec(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+dbName+"'")
-	eventually(t, "not ready without the database", func() bool {
+	wait.Until(t, "not ready without the database", func() bool {
 		code, r := getReady(t, h)
 		return code == http.StatusServiceUnavailable && !r.Checks["database"] && !r.Checks["listener"] && r.Checks["serving"]
 	})
 
 	// The database comes back: the listener reconnects and catches up.
 	exec(t, admin, "ALTER DATABASE "+dbName+" ALLOW_CONNECTIONS true")
-	eventually(t, "ready again", func() bool { code, _ := getReady(t, h); return code == http.StatusOK })
+	wait.Until(t, "ready again", func() bool { code, _ := getReady(t, h); return code == http.StatusOK })
 
 	// Shutting down: not ready, whatever the rest says.
 	s.stopping.Store(true)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/realtimed/realtimed/internal/siotest"
+	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/socketio"
 )
 
@@ -74,7 +75,7 @@ func TestCleanupRunsOnceWhicheverWayTheSocketEnds(t *testing.T) {
 		t.Fatalf("refused connection: %v %+v", err, refused)
 	}
 	defer refused.Close()
-	waitFor(t, func() bool { return rec.has("cleanup refused") }, "cleanup of the refused socket")
+	wait.Until(t, "cleanup of the refused socket", func() bool { return rec.has("cleanup refused") })
 
 	c, err := siotest.Connect(ctx, hs.URL, siotest.Options{Auth: map[string]string{"n": "kept"}})
 	if err != nil || c.Refused != nil {
@@ -84,7 +85,7 @@ func TestCleanupRunsOnceWhicheverWayTheSocketEnds(t *testing.T) {
 		t.Fatal("cleanup ran while the socket is connected")
 	}
 	c.Close()
-	waitFor(t, func() bool { return rec.has("cleanup kept") }, "cleanup of the disconnected socket")
+	wait.Until(t, "cleanup of the disconnected socket", func() bool { return rec.has("cleanup kept") })
 
 	sockets := rec.list()
 	want := []string{"cleanup2 refused", "cleanup refused", "disconnect kept", "cleanup2 kept", "cleanup kept"}
@@ -119,17 +120,6 @@ func TestCleanupAfterTheEndRunsAtOnce(t *testing.T) {
 	s.Cleanup(func() { ran = true })
 	if !ran {
 		t.Fatal("a cleanup registered after the socket ended did not run at once")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/sirupsen/logrus"
 )
 
@@ -369,17 +370,6 @@ func offsetOf(t *testing.T, p string) int64 {
 	return n
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestRecoveryPIDInConnectReply(t *testing.T) {
 	t.Run("with recovery", func(t *testing.T) {
 		rec := newMemRecovery()
@@ -416,10 +406,11 @@ func TestRecoveryReplaysMissedEventsWithTheConnectReply(t *testing.T) {
 		t.Fatalf("live event offset %d, want %d", got, e1)
 	}
 	_ = c.ws.Close()
-	eventually(t, "the disconnect", func() bool {
+	wait.Until(t, "the disconnect", func() bool {
 		_, d, _ := rec.snapshot()
 		return d[first.PID] == ReasonTransportClose
 	})
+
 	// Missed while away: two events for the user, one for the chat, one for someone else.
 	want := []int64{rec.publish(ns, "user:u1", "b"), rec.publish(ns, "chat:1", "c")}
 	rec.publish(ns, "user:u2", "d")
@@ -448,7 +439,7 @@ func TestRecoveryWithoutOffsetResumesFromSessionStart(t *testing.T) {
 	c := dialRC(t, url)
 	_, first := c.connect(map[string]string{"user": "u1"})
 	_ = c.ws.Close()
-	eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+	wait.Until(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
 	missed := rec.publish(ns, "user:u1", "missed")
 	c2 := dialRC(t, url)
 	before, reply := c2.connect(map[string]string{"user": "u1", "pid": first.PID})
@@ -468,7 +459,7 @@ func TestRecoveryHoldsLiveEventsDuringReplay(t *testing.T) {
 	c := dialRC(t, url)
 	_, first := c.connect(map[string]string{"user": "u1"})
 	_ = c.ws.Close()
-	eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+	wait.Until(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
 	missed := rec.publish(ns, "user:u1", "missed") // offset 1
 
 	// While the replay is about to read the log: offset 2 is committed (the replay will see
@@ -552,7 +543,7 @@ func TestRecoveryFallsBackToNewSession(t *testing.T) {
 			_, first := c.connect(map[string]string{"user": "u1"})
 			c.call("join", "chat:1")
 			_ = c.ws.Close()
-			eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+			wait.Until(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
 			if tc.setup != nil {
 				tc.setup(rec, ns)
 			}
@@ -635,10 +626,11 @@ func TestRecoveryDisconnectedReasons(t *testing.T) {
 	c := dialRC(t, url)
 	_, reply := c.connect(map[string]string{"user": "u1"})
 	c.write("41") // client namespace disconnect
-	eventually(t, "the disconnect", func() bool {
+	wait.Until(t, "the disconnect", func() bool {
 		_, d, _ := rec.snapshot()
 		return d[reply.PID] == ReasonClientDisconnect
 	})
+
 	if ReasonClientDisconnect.Recoverable() {
 		t.Fatal("an explicit disconnect must not be recoverable")
 	}
@@ -710,7 +702,7 @@ func TestRecoveryRetryLater(t *testing.T) {
 				c := dialRC(t, url)
 				_, first := c.connect(auth)
 				_ = c.ws.Close()
-				eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+				wait.Until(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
 				auth = map[string]string{"user": "u1", "pid": first.PID, "offset": "0"}
 			}
 			missed := rec.publish(ns, "user:u1", "missed")
@@ -764,7 +756,7 @@ func TestRecoveryDropsHeldPacketsOfRoomsLeft(t *testing.T) {
 	_, first := c.connect(map[string]string{"user": "u1"})
 	c.call("join", "chat:1")
 	_ = c.ws.Close()
-	eventually(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
+	wait.Until(t, "the disconnect", func() bool { _, d, _ := rec.snapshot(); return d[first.PID] != "" })
 	var user atomic.Int64
 	rec.beforeReplay = wrapOnce(func() {
 		// Held: a packet without offset for the chat (a typing indicator), then dropped; and an

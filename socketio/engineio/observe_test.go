@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 type nopHandler struct{}
@@ -58,17 +59,6 @@ func startObserved(t *testing.T) (*Server, *httptest.Server, *observed, chan *Co
 	return srv, hs, obs, conns
 }
 
-func waitFor(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestOnWriteReportsStampsAndTransportCounts(t *testing.T) {
 	srv, hs, obs, conns := startObserved(t)
 
@@ -111,7 +101,7 @@ func TestOnWriteReportsStampsAndTransportCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the websocket write to be observed", func() bool { return len(obs.snapshot()) == 1 })
+	wait.Until(t, "the websocket write to be observed", func() bool { return len(obs.snapshot()) == 1 })
 
 	if !polling.Send(stamped(222)) {
 		t.Fatal("polling Send failed")
@@ -125,7 +115,7 @@ func TestOnWriteReportsStampsAndTransportCounts(t *testing.T) {
 	if string(body) != "4hello" {
 		t.Fatalf("poll body = %q", body)
 	}
-	waitFor(t, "the polling write to be observed", func() bool { return len(obs.snapshot()) == 2 })
+	wait.Until(t, "the polling write to be observed", func() bool { return len(obs.snapshot()) == 2 })
 	if got := obs.snapshot(); got[0] != 111 || got[1] != 222 {
 		t.Fatalf("stamps = %v, want [111 222]", got)
 	}

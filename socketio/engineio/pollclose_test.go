@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 type closeCounter struct{ closed atomic.Int32 }
@@ -59,7 +61,7 @@ func TestPollingServerCloseDeliversQueueThenClose(t *testing.T) {
 			} else if got := poll(t, base); got != "1" {
 				t.Fatalf("second GET: %q, want the close packet", got)
 			}
-			waitFor(t, "the session to finish", func() bool { return h.closed.Load() == 1 && srv.Count() == 0 })
+			wait.Until(t, "the session to finish", func() bool { return h.closed.Load() == 1 && srv.Count() == 0 })
 		})
 	}
 }

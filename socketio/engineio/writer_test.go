@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 // TestWritesResumeAfterAFullSocket fills the socket while the client is not reading (the
@@ -141,7 +142,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 			if refused < 0 {
 				t.Fatal("the send queue never overflowed")
 			}
-			waitFor(t, "the slow consumer to be closed", func() bool { _, ok := rec.closeReason(slow); return ok })
+			wait.Until(t, "the slow consumer to be closed", func() bool { _, ok := rec.closeReason(slow); return ok })
 			if reason, _ := rec.closeReason(slow); reason != CloseSlowConsumer {
 				t.Fatalf("closed with %q, want %q", reason, CloseSlowConsumer)
 			}
@@ -180,7 +181,7 @@ func TestCloseDeliversQueuedMessagesFirst(t *testing.T) {
 			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 				t.Fatalf("after the messages: %v, want a normal close frame", err)
 			}
-			waitFor(t, "OnClose", func() bool { r, ok := rec.closeReason(c); return ok && r == CloseForced })
+			wait.Until(t, "OnClose", func() bool { r, ok := rec.closeReason(c); return ok && r == CloseForced })
 		})
 	}
 }
@@ -201,7 +202,7 @@ func TestGracefulCloseOfAVanishedClientFinishes(t *testing.T) {
 			tcp := ws.NetConn().(*net.TCPConn)
 			_ = tcp.SetLinger(0) // the client vanishes with a reset, unread data and all
 			_ = tcp.Close()
-			waitFor(t, "the session to finish", func() bool { _, ok := rec.closeReason(c); return ok })
+			wait.Until(t, "the session to finish", func() bool { _, ok := rec.closeReason(c); return ok })
 			if reason, _ := rec.closeReason(c); reason != CloseForced {
 				t.Fatalf("closed with %q, want %q", reason, CloseForced)
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/realtimed/realtimed/internal/wait"
 )
 
 // readModes are the two ways a websocket is read: the shared poller and a goroutine each.
@@ -176,7 +177,7 @@ func TestWebsocketFrames(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("no pong")
 			}
-			waitFor(t, "two messages", func() bool { return len(rec.messages(c)) == 2 })
+			wait.Until(t, "two messages", func() bool { return len(rec.messages(c)) == 2 })
 			msgs := rec.messages(c)
 			if string(msgs[0].Data) != long[1:] || msgs[0].Binary || !msgs[1].Binary || string(msgs[1].Data) != "\x00\x01\x02" {
 				t.Fatalf("messages %+v", msgs)
@@ -209,7 +210,7 @@ func TestWebsocketFrames(t *testing.T) {
 				if err := tc.send(ws, ws.NetConn()); err != nil {
 					t.Fatalf("%s: %v", tc.name, err)
 				}
-				waitFor(t, tc.name+" closes", func() bool { _, ok := rec.closeReason(c); return ok })
+				wait.Until(t, tc.name+" closes", func() bool { _, ok := rec.closeReason(c); return ok })
 				if got, _ := rec.closeReason(c); got != tc.want {
 					t.Errorf("%s: closed with %q, want %q", tc.name, got, tc.want)
 				}
@@ -287,11 +288,11 @@ func TestUpgradeHandlesMessagesSentWithTheUpgradePacket(t *testing.T) {
 			if _, err := nc.Write(burst); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "two messages", func() bool { return len(rec.messages(c)) == 2 })
+			wait.Until(t, "two messages", func() bool { return len(rec.messages(c)) == 2 })
 			if _, err := nc.Write(third[5:]); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "three messages", func() bool { return len(rec.messages(c)) == 3 })
+			wait.Until(t, "three messages", func() bool { return len(rec.messages(c)) == 3 })
 			var got []string
 			for _, m := range rec.messages(c) {
 				got = append(got, string(m.Data))
@@ -342,7 +343,7 @@ func TestManyConnectionsComeAndGo(t *testing.T) {
 			for err := range errs {
 				t.Fatal(err)
 			}
-			waitFor(t, "every session closed", func() bool {
+			wait.Until(t, "every session closed", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, c := range sessions {
@@ -352,6 +353,7 @@ func TestManyConnectionsComeAndGo(t *testing.T) {
 				}
 				return len(sessions) == 200
 			})
+
 			mu.Lock()
 			defer mu.Unlock()
 			for id, c := range sessions {
