@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,12 +19,16 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/auth"
+	"github.com/realtimed/realtimed/database"
 	"github.com/realtimed/realtimed/limits"
 )
 
 // Config is realtimed's configuration.
 type Config struct {
+	// DatabaseURL is DATABASE_URL as given; DB is it parsed (nil when neither it nor a PG*
+	// variable names a database).
 	DatabaseURL string
+	DB          *database.Config
 	Addr        string
 	TLSCert     string
 	TLSKey      string
@@ -84,8 +89,8 @@ type Var struct {
 
 // Vars lists every setting, in the order the README documents them.
 var Vars = []Var{
-	{"DATABASE_URL", "database-url", "", "PostgreSQL connection URL (postgres://…). Required.",
-		func(c *Config, v string) error { return setURL(&c.DatabaseURL, v) }},
+	{"DATABASE_URL", "database-url", "", "PostgreSQL connection string: a postgres:// URL or keyword/value (host=… dbname=…); PG* variables fill in what it leaves out; pool_max_conns etc. size the pool. Required unless PG* variables name the database.",
+		func(c *Config, v string) error { return setDatabase(c, v) }},
 	{"REALTIME_ADDR", "addr", ":3001", "HTTP listen address (Socket.IO on /socket.io/, /healthz, /readyz).",
 		func(c *Config, v string) error { c.Addr = v; return nonEmpty(v) }},
 	{"REALTIME_TLS_CERT", "tls-cert", "", "PEM certificate (chain) file: serve HTTPS/WSS with it. Needs REALTIME_TLS_KEY. Re-read when the file changes.",
@@ -234,18 +239,25 @@ func (e *InvalidError) Unwrap() error { return e.Err }
 
 // RequireDatabase reports a clear error when DATABASE_URL is missing.
 func (c Config) RequireDatabase() error {
-	if c.DatabaseURL == "" {
-		return errors.New("config: DATABASE_URL is required (postgres://user@host:5432/db)")
+	if c.DB == nil {
+		return fmt.Errorf("config: %w", database.ErrNoDatabase)
 	}
 	return nil
 }
 
-// shown is how a value appears in an error message: quoted, URL passwords masked.
+var (
+	keywordPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+	urlPassword     = regexp.MustCompile(`(://[^:/@]*:)[^@]*@`)
+)
+
+// shown is how a value appears in an error message: quoted, passwords masked (in URLs and in
+// keyword/value connection strings).
 func shown(v string) string {
 	if u, err := url.Parse(v); err == nil && u.User != nil {
 		return strconv.Quote(u.Redacted())
 	}
-	return strconv.Quote(v)
+	v = urlPassword.ReplaceAllString(v, "${1}xxxxx@")
+	return strconv.Quote(keywordPassword.ReplaceAllString(v, "${1}xxxxx"))
 }
 
 // checkTLS loads the certificate pair once, so that a bad file stops the start with one line.
@@ -326,16 +338,14 @@ func nonEmpty(v string) error {
 	return nil
 }
 
-func setURL(dst *string, v string) error {
-	*dst = v
-	if v == "" {
-		return nil
+func setDatabase(c *Config, v string) error {
+	c.DatabaseURL = v
+	db, err := database.ParseSetting(v)
+	if errors.Is(err, database.ErrNoDatabase) {
+		return nil // RequireDatabase says so, for the commands that need one
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return errors.New("must be a postgres:// URL")
-	}
-	return nil
+	c.DB = db
+	return err
 }
 
 func setOrigins(dst *[]string, v string) error {

@@ -62,3 +62,31 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestDatabaseURLForms(t *testing.T) {
+	cases := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"url", "postgres://u:pw@db.example:5432/app?sslmode=disable", true},
+		{"keyword/value", "host=db.example port=5432 dbname=app user=u password=pw sslmode=disable", true},
+		{"pool settings", "postgres://u@db.example/app?pool_max_conns=20&pool_min_conns=2", true},
+		{"bad url, password hidden", "postgres://u:hunter2@db.example:notaport/app", false},
+		{"bad keyword/value, password hidden", "host=db.example port=notaport password=hunter2", false},
+		{"bad keyword/value, quoted password hidden", "host=db.example port=x password='hunter 2'", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(func(k string) string { return map[string]string{"DATABASE_URL": tc.value}[k] }, nil)
+			if tc.ok {
+				if err != nil || c.DB == nil || c.RequireDatabase() != nil {
+					t.Fatalf("Load: %v (DB %v)", err, c.DB)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "hunter") {
+				t.Fatalf("error %v: want one naming DATABASE_URL without the password", err)
+			}
+		})
+	}
+}

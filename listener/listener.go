@@ -30,8 +30,9 @@ type Handler func(*Envelope)
 
 // Config configures a Listener. Zero values select the documented defaults.
 type Config struct {
-	// DatabaseURL is the PostgreSQL connection string. Required.
-	DatabaseURL string
+	// Connect opens the listener's connection (database.Config.Connector). Each reconnection
+	// calls it again. Required.
+	Connect func(ctx context.Context) (*pgx.Conn, error)
 	// Channel is the NOTIFY channel of the event stream. Empty means "realtime".
 	Channel string
 	// ControlChannel carries messages outside the stream (typing indicators, cluster-wide
@@ -106,9 +107,15 @@ type Listener struct {
 }
 
 // New returns a listener that passes events to h.
-func New(cfg Config, h Handler) *Listener {
+func New(cfg Config, h Handler) (*Listener, error) {
+	if cfg.Connect == nil {
+		return nil, errors.New("listener: Config.Connect is required")
+	}
+	if h == nil {
+		return nil, errors.New("listener: a handler is required")
+	}
 	cfg = cfg.withDefaults()
-	return &Listener{cfg: cfg, handle: h, log: cfg.Logger}
+	return &Listener{cfg: cfg, handle: h, log: cfg.Logger}, nil
 }
 
 // Ready reports whether the listener is connected and has caught up with the outbox.
@@ -162,15 +169,9 @@ func (l *Listener) Run(ctx context.Context) error {
 
 // session runs one connection: LISTEN, catch up, then wait for notifications.
 func (l *Listener) session(ctx context.Context) error {
-	cc, err := pgx.ParseConfig(l.cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("parsing the database URL: %w", err)
-	}
-	cc.RuntimeParams["application_name"] = ApplicationName
-	if cc.ConnectTimeout == 0 || cc.ConnectTimeout > l.cfg.QueryTimeout {
-		cc.ConnectTimeout = l.cfg.QueryTimeout
-	}
-	conn, err := pgx.ConnectConfig(ctx, cc)
+	cctx, cancel := context.WithTimeout(ctx, l.cfg.QueryTimeout)
+	conn, err := l.cfg.Connect(cctx)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}

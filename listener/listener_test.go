@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/realtimed/realtimed/database"
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/listener"
 )
@@ -67,12 +68,16 @@ func start(t *testing.T, tune func(*listener.Config)) *fixture {
 	t.Cleanup(pool.Close)
 	log, hook := test.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	cfg := listener.Config{DatabaseURL: url, Logger: log, MinBackoff: 50 * time.Millisecond}
+	cfg := listener.Config{Connect: database.MustParse(url).Connector(listener.ApplicationName), Logger: log, MinBackoff: 50 * time.Millisecond}
 	if tune != nil {
 		tune(&cfg)
 	}
 	f := &fixture{pool: pool, got: &collector{}, logs: hook}
-	f.l = listener.New(cfg, f.got.handle)
+	l, err := listener.New(cfg, f.got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.l = l
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.l.Run(ctx) }()
@@ -236,7 +241,10 @@ func TestStartAt(t *testing.T) {
 		}
 	}
 	got := &collector{}
-	l := listener.New(listener.Config{DatabaseURL: url, Logger: logrus.New()}, got.handle)
+	l, err := listener.New(listener.Config{Connect: database.MustParse(url).Connector(listener.ApplicationName), Logger: logrus.New()}, got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.StartAt(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

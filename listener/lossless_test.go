@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/realtimed/realtimed/database"
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/internal/tcpproxy"
 	"github.com/realtimed/realtimed/internal/wait"
@@ -29,11 +30,14 @@ import (
 func runListener(t *testing.T, dbURL string, tune func(*listener.Config), h listener.Handler) *listener.Listener {
 	t.Helper()
 	log, _ := test.NewNullLogger()
-	cfg := listener.Config{DatabaseURL: dbURL, Logger: log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
+	cfg := listener.Config{Connect: database.MustParse(dbURL).Connector(listener.ApplicationName), Logger: log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
 	if tune != nil {
 		tune(&cfg)
 	}
-	l := listener.New(cfg, h)
+	l, err := listener.New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/realtimed/realtimed/database"
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/socketio/engineio"
@@ -107,7 +108,10 @@ func TestCollectorReadsStateAndDatabase(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE realtime.events SET committed_at = now() - interval '90 seconds' WHERE pos = 1`); err != nil {
 		t.Fatal(err)
 	}
-	l := listener.New(listener.Config{DatabaseURL: url}, func(*listener.Envelope) {})
+	l, err := listener.New(listener.Config{Connect: database.MustParse(url).Connector(listener.ApplicationName)}, func(*listener.Envelope) {})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.StartAt(0)
 	m := New(Sources{
 		Transports: func() map[string]int { return map[string]int{"polling": 2, "websocket": 5} },

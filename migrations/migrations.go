@@ -17,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 
 	"github.com/golang-migrate/migrate/v4"
-	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // registers the pgx5:// driver
+	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/realtimed/realtimed/database"
 )
 
 //go:embed realtime/*.sql app/*.sql
@@ -103,32 +105,26 @@ func run(databaseURL string, set Set, f func(*migrate.Migrate) error) error {
 	if err != nil {
 		return fmt.Errorf("migrations %s: reading embedded files: %w", set.Name, err)
 	}
-	dbURL, err := driverURL(databaseURL, set.Table)
+	db, err := database.Parse(databaseURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("migrations %s: DATABASE_URL: %w", set.Name, err)
 	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, dbURL)
+	sqlDB := stdlib.OpenDB(*db.ConnConfig("realtimed-migrate"))
+	driver, err := pgxmigrate.WithInstance(sqlDB, &pgxmigrate.Config{MigrationsTable: set.Table})
 	if err != nil {
-		return fmt.Errorf("migrations %s: connecting: %w", set.Name, err)
+		_ = sqlDB.Close()
+		return fmt.Errorf("migrations %s: connecting (%s): %w", set.Name, db, err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
+	if err != nil {
+		_ = driver.Close()
+		return fmt.Errorf("migrations %s: %w", set.Name, err)
 	}
 	defer m.Close()
 	if err := f(m); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrations %s: %w", set.Name, err)
 	}
 	return nil
-}
-
-// driverURL turns a postgres:// URL into golang-migrate's pgx5:// form with our version table.
-func driverURL(databaseURL, table string) (string, error) {
-	u, err := url.Parse(databaseURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", fmt.Errorf("migrations: DATABASE_URL must be a postgres:// URL")
-	}
-	u.Scheme = "pgx5"
-	q := u.Query()
-	q.Set("x-migrations-table", table)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
 }
 
 // Files returns the embedded migration files.

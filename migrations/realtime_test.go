@@ -205,7 +205,7 @@ func TestUpDownVersion(t *testing.T) {
 	if err := migrations.Up(url, migrations.Realtime); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrations.Up("mysql://nope", migrations.Realtime); err == nil || !strings.Contains(err.Error(), "postgres://") {
+	if err := migrations.Up("mysql://nope", migrations.Realtime); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Fatalf("bad URL error: %v", err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
@@ -61,9 +60,9 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 	if err := cfg.RequireDatabase(); err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	pool, err := cfg.DB.NewPool(ctx, "realtimed", 0)
 	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, err
 	}
 	a, err := newAuth(cfg, pool, log)
 	if err != nil {
@@ -114,9 +113,13 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		},
 	})
 	s.control[router.ControlTyping] = s.router.HandleControl
-	s.listener = listener.New(listener.Config{
-		DatabaseURL: cfg.DatabaseURL, Logger: log, OnControl: s.control.dispatch(log),
+	s.listener, err = listener.New(listener.Config{
+		Connect: cfg.DB.Connector(listener.ApplicationName), Logger: log, OnControl: s.control.dispatch(log),
 	}, s.router.Deliver)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	s.metrics.SetListener(s.listener)
 	s.admin = admin.New(admin.Config{
 		Token: cfg.AdminToken, Node: s.node, Addr: cfg.Addr, Namespace: ns, DB: pool, Logger: log,
@@ -223,9 +226,9 @@ func (s *Server) checkSchema(ctx context.Context) error {
 
 // ApplyTriggers applies the configured rule files.
 func ApplyTriggers(ctx context.Context, cfg config.Config) ([]string, error) {
-	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	conn, err := cfg.DB.Connect(ctx, "realtimed-rules")
 	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, err
 	}
 	defer conn.Close(context.Background())
 	names, err := triggers.Apply(ctx, conn, triggers.Source(cfg.TriggersDir))

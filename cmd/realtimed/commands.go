@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/demo"
@@ -139,9 +137,9 @@ func seedDemo(ctx context.Context, args []string) error {
 	if err := cfg.RequireDatabase(); err != nil {
 		return usageError{err}
 	}
-	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	conn, err := cfg.DB.Connect(ctx, "realtimed-demo")
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return err
 	}
 	defer conn.Close(context.Background())
 	fam, err := demo.Seed(ctx, conn)
