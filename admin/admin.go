@@ -1,42 +1,48 @@
 // Package admin is realtimed's token-protected introspection API, the seed's "Debugging"
 // section as HTTP: connected sockets (count, by transport), one user's devices, disconnecting
-// a user, and the nodes of the cluster. Answers are cluster-wide: nodes announce themselves in
-// realtime.nodes, and the node that receives a request asks the others through PostgreSQL
-// (NOTIFY on realtime_control, replies in realtime.node_replies), so no extra broker or
-// node-to-node network path is needed.
+// a user, and the nodes of the cluster. Answers are cluster-wide: the node that receives a
+// request asks the others (cluster.Ask) and answers theirs (cluster.Serve).
 package admin
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/socketio"
 )
 
 // Config configures the admin API.
 type Config struct {
-	// Token is the bearer token requests must present. Empty disables the API (404).
+	// Token is the bearer token requests must present. Empty disables the HTTP API (404);
+	// the node still answers the other nodes' requests.
 	Token string
-	// Node is this node's id (NewNodeID) and Addr its listen address, as shown in realtime.nodes.
-	Node, Addr string
-	// Namespace holds the sockets ("/").
+	// Cluster is this node's membership in the cluster. Required.
+	Cluster *cluster.Cluster
+	// Namespace holds the sockets ("/"). Required.
 	Namespace *socketio.Namespace
-	// DB is the pool used for the node registry and the request/reply exchange.
-	DB *pgxpool.Pool
-	// Logger receives refused requests and cluster errors.
+	// Logger receives refused requests and cluster errors. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
-	// Heartbeat is how often the node refreshes its row (zero: 10s); a node not seen for three
-	// heartbeats is left out. Wait bounds how long a request waits for the other nodes (zero: 3s).
-	Heartbeat, Wait time.Duration
+}
+
+// Operations a node answers for the others.
+const (
+	opSockets    = "admin.sockets"
+	opDevices    = "admin.devices"
+	opDisconnect = "admin.disconnect"
+)
+
+// userArgs are the arguments of the operations about one user.
+type userArgs struct {
+	User string `json:"user"`
 }
 
 // API serves /admin/ and answers other nodes' requests.
@@ -44,19 +50,15 @@ type API struct {
 	tokenHash [sha256.Size]byte
 	enabled   bool
 	local     local
-	cluster   *cluster
+	cluster   *cluster.Cluster
 	log       logrus.FieldLogger
 	mux       *http.ServeMux
 }
 
-// New returns the API. Call Run to announce the node, and route control messages of type
-// ControlType to OnControl.
-func New(cfg Config) *API {
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 10 * time.Second
-	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = 3 * time.Second
+// New returns the API and makes the node answer the other nodes' admin requests.
+func New(cfg Config) (*API, error) {
+	if cfg.Cluster == nil || cfg.Namespace == nil {
+		return nil, errors.New("admin: Config.Cluster and Config.Namespace are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
@@ -64,29 +66,48 @@ func New(cfg Config) *API {
 	a := &API{
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 		enabled:   cfg.Token != "",
-		local:     local{node: cfg.Node, ns: cfg.Namespace},
-		cluster: &cluster{node: cfg.Node, addr: cfg.Addr, db: cfg.DB, log: cfg.Logger,
-			heartbeat: cfg.Heartbeat, stale: 3 * cfg.Heartbeat, wait: cfg.Wait},
-		log: cfg.Logger,
-		mux: http.NewServeMux(),
+		local:     local{node: cfg.Cluster.Node(), ns: cfg.Namespace},
+		cluster:   cfg.Cluster,
+		log:       cfg.Logger,
+		mux:       http.NewServeMux(),
 	}
 	a.mux.HandleFunc("GET /admin/sockets", a.sockets)
 	a.mux.HandleFunc("GET /admin/users/{id}/sockets", a.devices)
 	a.mux.HandleFunc("POST /admin/users/{id}/disconnect", a.disconnect)
 	a.mux.HandleFunc("GET /admin/nodes", a.nodes)
-	return a
+	a.serve()
+	return a, nil
 }
 
-// Run announces the node in realtime.nodes and keeps it announced until ctx is done. Every
-// node runs it, with or without a token: any node may be asked by another.
-func (a *API) Run(ctx context.Context) { a.cluster.run(ctx) }
+// serve answers the other nodes' requests.
+func (a *API) serve() {
+	a.cluster.Serve(opSockets, func([]byte) (any, error) { return a.local.summary(), nil })
+	a.cluster.Serve(opDevices, func(args []byte) (any, error) {
+		u, err := decodeUser(args)
+		if err != nil {
+			return nil, err
+		}
+		return a.local.devices(u), nil
+	})
+	a.cluster.Serve(opDisconnect, func(args []byte) (any, error) {
+		u, err := decodeUser(args)
+		if err != nil {
+			return nil, err
+		}
+		d := a.local.disconnect(u)
+		a.log.WithFields(logrus.Fields{"user": u, "disconnected": d.Disconnected}).Info("admin: user disconnected (asked by another node)")
+		return d, nil
+	})
+}
 
-// Announce inserts or refreshes the node's row in realtime.nodes once (Run keeps it fresh):
-// recovery sessions name the node, so it is announced before clients connect.
-func (a *API) Announce(ctx context.Context) error { return a.cluster.announce(ctx) }
-
-// Silence is how long a node may go without refreshing its row before it counts as gone.
-func (a *API) Silence() time.Duration { return a.cluster.stale }
+// decodeUser reads the user of a request from another node.
+func decodeUser(args []byte) (string, error) {
+	var u userArgs
+	if err := json.Unmarshal(args, &u); err != nil || u.User == "" {
+		return "", fmt.Errorf("%w: the request names no user", cluster.ErrBadRequest)
+	}
+	return u.User, nil
+}
 
 // ServeHTTP serves /admin/… to requests bearing the token.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -122,14 +143,14 @@ type SocketsReply struct {
 }
 
 func (a *API) sockets(w http.ResponseWriter, r *http.Request) {
-	replies, missing, err := a.cluster.ask(r.Context(), opSockets, "")
+	replies, err := a.cluster.Ask(r.Context(), opSockets, nil)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := SocketsReply{ByTransport: map[string]int{"polling": 0, "websocket": 0}, Missing: missing}
+	out := SocketsReply{ByTransport: map[string]int{"polling": 0, "websocket": 0}, Missing: replies.Missing}
 	out.Nodes = append(out.Nodes, a.local.summary())
-	for node, body := range replies {
+	for node, body := range replies.ByNode {
 		var s Summary
 		if err := json.Unmarshal(body, &s); err != nil {
 			a.log.WithError(err).WithField("node", node).Warn("admin: bad reply")
@@ -158,13 +179,13 @@ type DevicesReply struct {
 
 func (a *API) devices(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("id")
-	replies, missing, err := a.cluster.ask(r.Context(), opDevices, user)
+	replies, err := a.cluster.Ask(r.Context(), opDevices, userArgs{user})
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := DevicesReply{UserID: user, Devices: a.local.devices(user), Missing: missing}
-	for node, body := range replies {
+	out := DevicesReply{UserID: user, Devices: a.local.devices(user), Missing: replies.Missing}
+	for node, body := range replies.ByNode {
 		var ds []Device
 		if err := json.Unmarshal(body, &ds); err != nil {
 			a.log.WithError(err).WithField("node", node).Warn("admin: bad reply")
@@ -189,13 +210,13 @@ type DisconnectReply struct {
 func (a *API) disconnect(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("id")
 	out := DisconnectReply{UserID: user, Nodes: []Disconnected{a.local.disconnect(user)}}
-	replies, missing, err := a.cluster.ask(r.Context(), opDisconnect, user)
+	replies, err := a.cluster.Ask(r.Context(), opDisconnect, userArgs{user})
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out.Missing = missing
-	for node, body := range replies {
+	out.Missing = replies.Missing
+	for node, body := range replies.ByNode {
 		var d Disconnected
 		if err := json.Unmarshal(body, &d); err != nil {
 			a.log.WithError(err).WithField("node", node).Warn("admin: bad reply")
@@ -213,7 +234,7 @@ func (a *API) disconnect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) nodes(w http.ResponseWriter, r *http.Request) {
-	nodes, err := a.cluster.liveNodes(r.Context())
+	nodes, err := a.cluster.Nodes(r.Context())
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -224,41 +245,6 @@ func (a *API) nodes(w http.ResponseWriter, r *http.Request) {
 func (a *API) fail(w http.ResponseWriter, err error) {
 	a.log.WithError(err).Warn("admin: request failed")
 	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-}
-
-// OnControl handles a control message of type ControlType from another node: it answers in
-// the background, so the listener's goroutine never waits. Requests from this node itself
-// and malformed ones are ignored (the latter logged).
-func (a *API) OnControl(payload []byte) {
-	req, err := decodeRequest(payload)
-	if err != nil {
-		a.log.WithError(err).Warn("admin: ignored a control message")
-		return
-	}
-	if req.From == a.local.node {
-		return
-	}
-	go a.answer(req)
-}
-
-func (a *API) answer(req request) {
-	var body any
-	switch req.Op {
-	case opSockets:
-		body = a.local.summary()
-	case opDevices:
-		body = a.local.devices(req.User)
-	case opDisconnect:
-		d := a.local.disconnect(req.User)
-		a.log.WithFields(logrus.Fields{"user": req.User, "disconnected": d.Disconnected, "asked_by": req.From}).
-			Info("admin: user disconnected")
-		body = d
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.cluster.reply(ctx, req.Request, body); err != nil {
-		a.log.WithError(err).Warn("admin: answering another node")
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

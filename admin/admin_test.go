@@ -1,18 +1,47 @@
 package admin
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/realtimed/realtimed/cluster"
+	"github.com/realtimed/realtimed/socketio"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
+// newAPI returns an API on a cluster whose pool never connects (these tests touch no database).
+func newAPI(t *testing.T, cfg Config) *API {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	cfg.Cluster, err = cluster.New(cluster.Config{Node: "n1", Pool: pool, Logger: cfg.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Namespace = socketio.NewServer(socketio.Options{}).Of("/")
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestNewChecksRequiredFields(t *testing.T) {
+	if _, err := New(Config{Token: "t"}); err == nil {
+		t.Fatal("New without a cluster and a namespace succeeded")
+	}
+}
+
 func TestDisabledWithoutToken(t *testing.T) {
-	a := New(Config{Node: "n1"})
+	a := newAPI(t, Config{})
 	for _, auth := range []string{"", "Bearer ", "Bearer x"} {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, "/admin/sockets", nil)
@@ -28,7 +57,7 @@ func TestDisabledWithoutToken(t *testing.T) {
 
 func TestBearerTokenRequired(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
-	a := New(Config{Token: "s3cret-admin", Node: "n1", Logger: log})
+	a := newAPI(t, Config{Token: "s3cret-admin", Logger: log})
 	for _, tc := range []struct {
 		header string
 		ok     bool
@@ -65,49 +94,5 @@ func TestBearerTokenRequired(t *testing.T) {
 	}
 	if len(hook.AllEntries()) != 1 || hook.LastEntry().Level != logrus.InfoLevel {
 		t.Fatalf("want one info line for the refused request, got %d", len(hook.AllEntries()))
-	}
-}
-
-func TestDecodeRequest(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		payload string
-		ok      bool
-	}{
-		{"sockets", `{"type":"admin.request","request":"r1","from":"n2","op":"sockets"}`, true},
-		{"devices", `{"type":"admin.request","request":"r1","from":"n2","op":"devices","user":"u1"}`, true},
-		{"disconnect", `{"type":"admin.request","request":"r1","from":"n2","op":"disconnect","user":"u1"}`, true},
-		{"not JSON", `{"type":`, false},
-		{"other type", `{"type":"typing","request":"r1","from":"n2","op":"sockets"}`, false},
-		{"no request id", `{"type":"admin.request","from":"n2","op":"sockets"}`, false},
-		{"no sender", `{"type":"admin.request","request":"r1","op":"sockets"}`, false},
-		{"unknown op", `{"type":"admin.request","request":"r1","from":"n2","op":"drop tables"}`, false},
-		{"disconnect without user", `{"type":"admin.request","request":"r1","from":"n2","op":"disconnect"}`, false},
-		{"wrong field type", `{"type":"admin.request","request":1,"from":"n2","op":"sockets"}`, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeRequest([]byte(tc.payload))
-			if (err == nil) != tc.ok {
-				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
-			}
-			if err != nil && !errors.Is(err, errBadRequest) {
-				t.Fatalf("err = %v, want errBadRequest", err)
-			}
-		})
-	}
-}
-
-// A malformed control message is logged and dropped; the node keeps running.
-func TestOnControlIgnoresBadMessages(t *testing.T) {
-	log, hook := logtest.NewNullLogger()
-	a := New(Config{Token: "t", Node: "n1", Logger: log})
-	a.OnControl([]byte(`{"type":"admin.request","op":"nope"}`))
-	if len(hook.AllEntries()) != 1 || hook.LastEntry().Level != logrus.WarnLevel {
-		t.Fatalf("want one warning, got %d entries", len(hook.AllEntries()))
-	}
-	// A node's own request is not answered twice.
-	a.OnControl([]byte(`{"type":"admin.request","request":"r","from":"n1","op":"sockets"}`))
-	if len(hook.AllEntries()) != 1 {
-		t.Fatalf("own request: %d entries", len(hook.AllEntries()))
 	}
 }

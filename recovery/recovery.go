@@ -32,7 +32,7 @@ type Config struct {
 	// Pool is the database. Required.
 	Pool *pgxpool.Pool
 	// Node names this node in realtime.sessions, as in realtime.nodes, whose row the node keeps
-	// fresh (admin.API.Run). Required.
+	// fresh (cluster.Cluster.Run). Required.
 	Node string
 	// Window is how long after a disconnection a session can be recovered. Required.
 	Window time.Duration

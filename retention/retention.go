@@ -1,7 +1,7 @@
 // Package retention prunes the outbox and the recovery sessions: events older than the
 // retention period (as a prefix of the stream, realtime.prune) and sessions that can no longer
-// be recovered (realtime.prune_sessions). Several nodes may run it; one at a time prunes,
-// under an advisory lock.
+// be recovered (realtime.prune_sessions). Several nodes may run it; one at a time prunes
+// (cluster.Exclusive with cluster.RetentionLock).
 package retention
 
 import (
@@ -13,11 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
-)
 
-// LockKey is the advisory lock that makes one node at a time prune ("realtime" in ASCII, plus
-// one: the commit-order lock of realtime.on_commit is the same number without it).
-const LockKey int64 = 8243113893085555046
+	"github.com/realtimed/realtimed/cluster"
+)
 
 // Config configures a Pruner.
 type Config struct {
@@ -94,10 +92,7 @@ func (p *Pruner) Prune(ctx context.Context) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(p.cfg.Interval, 30*time.Second))
 	defer cancel()
 	var r Result
-	err := pgx.BeginFunc(ctx, p.cfg.Pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, LockKey).Scan(&r.Ran); err != nil || !r.Ran {
-			return err
-		}
+	ran, err := cluster.Exclusive(ctx, p.cfg.Pool, cluster.RetentionLock, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT realtime.prune($1::interval)`, p.cfg.Retention).Scan(&r.Events); err != nil {
 			return fmt.Errorf("pruning events: %w", err)
 		}
@@ -111,6 +106,7 @@ func (p *Pruner) Prune(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("retention: %w", err)
 	}
+	r.Ran = ran
 	if r.Ran {
 		p.runs.Add(1)
 		p.events.Add(r.Events)

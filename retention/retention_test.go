@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/retention"
@@ -88,7 +89,7 @@ func TestOneNodeAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, retention.LockKey); err != nil {
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, cluster.RetentionLock); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := p.Prune(ctx); err != nil || r.Ran {

@@ -41,7 +41,7 @@ const maxChatIDBytes = 256
 type Commands struct {
 	// Membership decides who may join a chat room. Required.
 	Membership *Membership
-	// Control carries typing indicators to every node (control.Publisher: NOTIFY through
+	// Control carries typing indicators to every node (cluster.Cluster.Publish: NOTIFY through
 	// PostgreSQL); they come back to each node's HandleControl. Required.
 	Control Publisher
 	// QueryTimeout bounds one membership check. Zero means 5s.

@@ -19,8 +19,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/admin"
+	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/config"
-	"github.com/realtimed/realtimed/control"
 	"github.com/realtimed/realtimed/demo"
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/metrics"
@@ -36,23 +36,21 @@ import (
 
 // Server is one realtimed node.
 type Server struct {
-	cfg       config.Config
-	log       *logrus.Logger
-	pool      *pgxpool.Pool
-	io        *socketio.Server
-	listener  *listener.Listener
-	router    *router.Router
-	metrics   *metrics.Metrics
-	admin     *admin.API
-	control   controlMux
-	node      string
-	publisher *control.Publisher
-	auth      *authParts
-	certs     *certFiles      // nil without TLS
-	recovery  *recovery.Store // nil when connection-state recovery is off
-	pruner    *retention.Pruner
-	mux       *http.ServeMux
-	stopping  atomic.Bool
+	cfg      config.Config
+	log      *logrus.Logger
+	pool     *pgxpool.Pool
+	io       *socketio.Server
+	listener *listener.Listener
+	router   *router.Router
+	metrics  *metrics.Metrics
+	admin    *admin.API
+	cluster  *cluster.Cluster
+	auth     *authParts
+	certs    *certFiles      // nil without TLS
+	recovery *recovery.Store // nil when connection-state recovery is off
+	pruner   *retention.Pruner
+	mux      *http.ServeMux
+	stopping atomic.Bool
 }
 
 // New connects to the database and builds the node. Call Prepare, then Run.
@@ -69,7 +67,12 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		pool.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, pool: pool, auth: a, node: admin.NewNodeID(), control: controlMux{}}
+	s := &Server{cfg: cfg, log: log, pool: pool, auth: a}
+	s.cluster, err = cluster.New(cluster.Config{Node: cluster.NewNodeID(), Addr: cfg.Addr, Pool: pool, Logger: log})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	s.metrics = metrics.New(metrics.Sources{
 		Transports: func() map[string]int { return s.io.Engine().TransportCounts() },
 		Rooms:      func(f func(string, int)) { s.io.Of("/").EachRoom(f) },
@@ -101,10 +104,9 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		AuthFailed:   s.metrics.AuthFailed,
 		Disconnected: s.metrics.Disconnected,
 	}, routerOptions(cfg)...)
-	s.publisher = control.NewPublisher(pool, control.Config{Logger: log})
 	s.router.EnableCommands(router.Commands{
 		Membership: router.NewMembership(pool, cfg.MembershipQuery),
-		Control:    s.publisher,
+		Control:    s.cluster,
 		Limits: router.Limits{
 			EventRate:     float64(cfg.ClientEventRate),
 			MaxEventBytes: cfg.ClientEventMax,
@@ -112,29 +114,29 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 			TypingTimeout: cfg.TypingTimeout,
 		},
 	})
-	s.control[router.ControlTyping] = s.router.HandleControl
+	s.cluster.Handle(router.ControlTyping, s.router.HandleControl)
 	s.listener, err = listener.New(listener.Config{
-		Connect: cfg.DB.Connector(listener.ApplicationName), Logger: log, OnControl: s.control.dispatch(log),
+		Connect: cfg.DB.Connector(listener.ApplicationName), Logger: log, OnControl: s.cluster.Deliver,
 	}, s.router.Deliver)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	s.metrics.SetListener(s.listener)
-	s.admin = admin.New(admin.Config{
-		Token: cfg.AdminToken, Node: s.node, Addr: cfg.Addr, Namespace: ns, DB: pool, Logger: log,
-	})
-	s.control[admin.ControlType] = s.admin.OnControl
+	if s.admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Cluster: s.cluster, Namespace: ns, Logger: log}); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if cfg.RecoveryWindow > 0 {
 		s.recovery = recovery.New(recovery.Config{
-			Pool: pool, Node: s.node, Window: cfg.RecoveryWindow, NodeSilence: s.admin.Silence(),
+			Pool: pool, Node: s.cluster.Node(), Window: cfg.RecoveryWindow, NodeSilence: s.cluster.Silence(),
 			Position: s.listener.Position, Encode: s.router.Encode, Membership: s.router.Membership(),
 			Admit: s.router.AdmitChat, Logger: log,
 		})
 		ns.SetRecovery(s.recovery)
 	}
 	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow,
-		NodeSilence: s.admin.Silence(), Logger: log})
+		NodeSilence: s.cluster.Silence(), Logger: log})
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/socket.io/", s.io)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -165,7 +167,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Listener() *listener.Listener { return s.listener }
 
 // Node returns the node's id in the cluster (realtime.nodes).
-func (s *Server) Node() string { return s.node }
+func (s *Server) Node() string { return s.cluster.Node() }
 
 // Metrics returns the node's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
@@ -262,19 +264,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(listenerDone)
 		_ = s.listener.Run(lctx)
 	}()
-	actx, stopAdmin := context.WithCancel(context.Background())
-	adminDone := make(chan struct{})
+	cctx, stopCluster := context.WithCancel(context.Background())
+	clusterDone := make(chan struct{})
 	go func() {
-		defer close(adminDone)
-		s.admin.Run(actx)
-	}()
-	publisherDone := make(chan struct{})
-	go func() {
-		defer close(publisherDone)
-		s.publisher.Run(lctx)
+		defer close(clusterDone)
+		s.cluster.Run(cctx)
 	}()
 	// The node's row in realtime.nodes before any client connects: recovery sessions name it.
-	if err := s.admin.Announce(ctx); err != nil {
+	if err := s.cluster.Announce(ctx); err != nil {
 		s.log.WithError(err).Warn("announcing the node failed; Run retries")
 	}
 	prunerDone := make(chan struct{})
@@ -298,7 +295,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "scheme": scheme, "node": s.node}).Info("realtimed serving")
+	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "scheme": scheme, "node": s.cluster.Node()}).Info("realtimed serving")
 
 	var err error
 	select {
@@ -308,10 +305,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.shutdown(httpSrv)
 	stopListener()
-	stopAdmin()
+	stopCluster()
 	<-listenerDone
-	<-adminDone
-	<-publisherDone
+	<-clusterDone
 	<-prunerDone
 	return err
 }

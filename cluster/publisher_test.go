@@ -1,4 +1,4 @@
-package control_test
+package cluster_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/realtimed/realtimed/control"
+	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/internal/pgtest"
 )
 
@@ -27,7 +27,7 @@ func listen(t *testing.T, url string) *pgx.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	if _, err := conn.Exec(context.Background(), "LISTEN "+control.DefaultChannel); err != nil {
+	if _, err := conn.Exec(context.Background(), "LISTEN "+cluster.DefaultChannel); err != nil {
 		t.Fatal(err)
 	}
 	return conn
@@ -48,7 +48,7 @@ func receive(t *testing.T, conn *pgx.Conn, n int) []string {
 	return got
 }
 
-func start(t *testing.T, p *control.Publisher) {
+func start(t *testing.T, p *cluster.Publisher) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx) }()
@@ -66,7 +66,7 @@ func TestPublisherDeliversInOrder(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	conn := listen(t, url)
-	p := control.NewPublisher(pool, control.Config{MaxBatch: 7})
+	p := cluster.NewPublisher(pool, cluster.PublisherConfig{MaxBatch: 7})
 	const n = 500
 	for i := 0; i < n; i++ {
 		if !p.Publish([]byte(fmt.Sprintf(`{"i":%d}`, i))) {
@@ -91,8 +91,8 @@ func TestPublisherDeliversInOrder(t *testing.T) {
 
 func TestPublisherRefusesWhatNotifyCannotCarry(t *testing.T) {
 	log, hook := test.NewNullLogger()
-	p := control.NewPublisher(nil, control.Config{QueueSize: 2, Logger: log})
-	if p.Publish(bytes.Repeat([]byte("x"), control.MaxMessageBytes+1)) {
+	p := cluster.NewPublisher(nil, cluster.PublisherConfig{QueueSize: 2, Logger: log})
+	if p.Publish(bytes.Repeat([]byte("x"), cluster.MaxMessageBytes+1)) {
 		t.Fatal("a message over NOTIFY's limit was accepted")
 	}
 	if e := hook.LastEntry(); e == nil || !strings.Contains(e.Message, "too large") {
@@ -116,7 +116,7 @@ func TestPublisherDropsWhenTheDatabaseIsUnreachable(t *testing.T) {
 	log, hook := test.NewNullLogger()
 	log.SetLevel(logrus.WarnLevel)
 	db := &switchable{}
-	p := control.NewPublisher(db, control.Config{MaxAge: 300 * time.Millisecond, Logger: log})
+	p := cluster.NewPublisher(db, cluster.PublisherConfig{MaxAge: 300 * time.Millisecond, Logger: log})
 	start(t, p)
 	p.Publish([]byte("lost"))
 	deadline := time.Now().Add(10 * time.Second)
@@ -144,10 +144,10 @@ func TestPublisherDropsWhenTheDatabaseIsUnreachable(t *testing.T) {
 
 // switchable fails until a database is set.
 type switchable struct {
-	db atomic.Pointer[control.Execer]
+	db atomic.Pointer[cluster.Execer]
 }
 
-func (s *switchable) set(db control.Execer) { s.db.Store(&db) }
+func (s *switchable) set(db cluster.Execer) { s.db.Store(&db) }
 
 func (s *switchable) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if db := s.db.Load(); db != nil {
@@ -166,7 +166,7 @@ func TestPublisherSendsWhatIsQueuedWhenStopped(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	conn := listen(t, url)
-	p := control.NewPublisher(pool, control.Config{})
+	p := cluster.NewPublisher(pool, cluster.PublisherConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p.Publish([]byte("last words"))

@@ -1,4 +1,4 @@
-package server
+package cluster
 
 import (
 	"testing"
@@ -7,14 +7,14 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
-func TestControlMuxRoutesByType(t *testing.T) {
+func TestMuxRoutesByType(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
 	var got []string
-	m := controlMux{"a": func(p []byte) { got = append(got, "a:"+string(p)) }}
-	d := m.dispatch(log)
+	m := newMux(log)
+	m.handle("a", func(p []byte) { got = append(got, "a:"+string(p)) })
 	for _, p := range []string{`{"type":"a","x":1}`, `{"type":"b"}`, `not json`, `[1,2]`, ``} {
-		d([]byte(p))
+		m.dispatch([]byte(p))
 	}
 	if len(got) != 1 || got[0] != `a:{"type":"a","x":1}` {
 		t.Fatalf("handled %q", got)

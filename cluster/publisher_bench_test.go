@@ -1,4 +1,4 @@
-package control_test
+package cluster_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/realtimed/realtimed/control"
+	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/internal/pgtest"
 )
 
@@ -22,7 +22,7 @@ import (
 
 func BenchmarkPublisher(b *testing.B) {
 	pool, conn := benchDB(b)
-	p := control.NewPublisher(pool, control.Config{QueueSize: b.N + 1})
+	p := cluster.NewPublisher(pool, cluster.PublisherConfig{QueueSize: b.N + 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
@@ -43,7 +43,7 @@ func BenchmarkNotifyOneByOne(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if _, err := pool.Exec(ctx, "SELECT pg_notify($1, $2)", control.DefaultChannel, fmt.Sprintf(`{"type":"typing","seq":%d}`, i)); err != nil {
+		if _, err := pool.Exec(ctx, "SELECT pg_notify($1, $2)", cluster.DefaultChannel, fmt.Sprintf(`{"type":"typing","seq":%d}`, i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func benchDB(b *testing.B) (*pgxpool.Pool, *pgx.Conn) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close(context.Background()) })
-	if _, err := conn.Exec(context.Background(), "LISTEN "+control.DefaultChannel); err != nil {
+	if _, err := conn.Exec(context.Background(), "LISTEN "+cluster.DefaultChannel); err != nil {
 		b.Fatal(err)
 	}
 	return pool, conn

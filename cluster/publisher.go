@@ -1,11 +1,13 @@
-// Package control carries messages between realtimed nodes outside the event stream (typing
-// indicators), through PostgreSQL: NOTIFY on the control channel, which every node's listener
-// LISTENs to (listener.Config.OnControl). No second broker is needed.
+package cluster
+
+// The control channel carries messages between nodes outside the event stream (typing
+// indicators, requests of the admin API), through PostgreSQL: NOTIFY on the control channel,
+// which every node's listener LISTENs to and hands to Cluster.Deliver. No second broker is
+// needed.
 //
 // Control messages are best effort, unlike events: they have no position, a node that is not
 // listening when one is sent never sees it, and a message that cannot be sent within MaxAge
 // (the database is unreachable) is dropped and counted.
-package control
 
 import (
 	"context"
@@ -28,8 +30,8 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Config configures a Publisher. Zero values select the documented defaults.
-type Config struct {
+// PublisherConfig configures a Publisher. Zero values select the documented defaults.
+type PublisherConfig struct {
 	// Channel is the NOTIFY channel. Empty means DefaultChannel.
 	Channel string
 	// QueueSize bounds the messages waiting to be sent; Publish refuses more. Zero means 4096.
@@ -43,7 +45,7 @@ type Config struct {
 	Logger logrus.FieldLogger
 }
 
-func (c Config) withDefaults() Config {
+func (c PublisherConfig) withDefaults() PublisherConfig {
 	if c.Channel == "" {
 		c.Channel = DefaultChannel
 	}
@@ -67,14 +69,14 @@ func (c Config) withDefaults() Config {
 // that order too. Publish never blocks.
 type Publisher struct {
 	db    Execer
-	cfg   Config
+	cfg   PublisherConfig
 	queue chan []byte
 
 	sent, dropped atomic.Uint64
 }
 
 // NewPublisher returns a publisher that sends through db once Run is called.
-func NewPublisher(db Execer, cfg Config) *Publisher {
+func NewPublisher(db Execer, cfg PublisherConfig) *Publisher {
 	cfg = cfg.withDefaults()
 	return &Publisher{db: db, cfg: cfg, queue: make(chan []byte, cfg.QueueSize)}
 }
