@@ -5,7 +5,7 @@
 GO ?= go
 
 build:
-	$(GO) build -o bin/realtimed ./cmd/realtimed
+	scripts/build.sh
 
 run:
 	scripts/run.sh

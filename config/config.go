@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -76,6 +78,11 @@ type Config struct {
 	MaxEventBytes    int
 	RecoveryWindow   time.Duration // 0: connection-state recovery off
 	Retention        time.Duration
+
+	// DBWait is how long commands wait for the database to accept connections (0: one attempt).
+	DBWait time.Duration
+	// ReplaceTriggers lets serve replace live rules that differ from its rule files.
+	ReplaceTriggers bool
 }
 
 // Var is one setting: its environment variable, flag, default and meaning.
@@ -91,8 +98,10 @@ type Var struct {
 var Vars = []Var{
 	{"DATABASE_URL", "database-url", "", "PostgreSQL connection string: a postgres:// URL or keyword/value (host=… dbname=…); PG* variables fill in what it leaves out; pool_max_conns etc. size the pool. Required unless PG* variables name the database.",
 		func(c *Config, v string) error { return setDatabase(c, v) }},
+	{"REALTIME_DB_WAIT", "db-wait", "60s", "How long serve, migrate and triggers wait for the database to accept connections at start, retrying with backoff (one log line per attempt). 0: try once.",
+		func(c *Config, v string) error { return setDurationOrZero(&c.DBWait, v) }},
 	{"REALTIME_ADDR", "addr", ":3001", "HTTP listen address (Socket.IO on /socket.io/, /healthz, /readyz).",
-		func(c *Config, v string) error { c.Addr = v; return nonEmpty(v) }},
+		func(c *Config, v string) error { return setAddr(&c.Addr, v) }},
 	{"REALTIME_TLS_CERT", "tls-cert", "", "PEM certificate (chain) file: serve HTTPS/WSS with it. Needs REALTIME_TLS_KEY. Re-read when the file changes.",
 		func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"REALTIME_TLS_KEY", "tls-key", "", "PEM private key file of REALTIME_TLS_CERT.",
@@ -149,7 +158,9 @@ var Vars = []Var{
 	{"REALTIME_APPLY_TRIGGERS", "apply-triggers", "true", "Apply the rule files when serve starts.",
 		func(c *Config, v string) error { return setBool(&c.ApplyTriggers, v) }},
 	{"REALTIME_TRIGGERS_DIR", "triggers-dir", "", "Folder of rule files (*.sql) to apply instead of the built-in sql/triggers/.",
-		func(c *Config, v string) error { c.TriggersDir = v; return nil }},
+		func(c *Config, v string) error { return setRuleFolder(&c.TriggersDir, v) }},
+	{"REALTIME_REPLACE_TRIGGERS", "replace-triggers", "false", "Let serve replace live rules that differ from its rule files. Off: serve keeps them, says which differ, and applies nothing (realtimed triggers apply replaces them, saying so).",
+		func(c *Config, v string) error { return setBool(&c.ReplaceTriggers, v) }},
 	{"REALTIME_PING_INTERVAL", "ping-interval", "25s", "Engine.IO heartbeat interval.",
 		func(c *Config, v string) error { return setDuration(&c.PingInterval, v) }},
 	{"REALTIME_PING_TIMEOUT", "ping-timeout", "20s", "How long a client may take to answer a ping.",
@@ -418,4 +429,44 @@ func setPositive(dst *int, v string) error {
 	}
 	*dst = n
 	return nil
+}
+
+// setAddr accepts what net.Listen("tcp", …) accepts: [host]:port, with a port number or
+// service name, so that a wrong address stops the start before anything else happens.
+func setAddr(dst *string, v string) error {
+	*dst = v
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("must be a listen address such as :3001, 127.0.0.1:3001 or [::1]:3001")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
+		return fmt.Errorf("%q is not a port number", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !hostname.MatchString(host) {
+		return fmt.Errorf("%q is neither an IP address nor a host name", host)
+	}
+	return nil
+}
+
+var hostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+
+// setRuleFolder checks that a rule folder holds rule files (*.sql) that can be read.
+func setRuleFolder(dst *string, v string) error {
+	*dst = v
+	if v == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(v)
+	var pathErr *os.PathError
+	if errors.As(err, &pathErr) {
+		return fmt.Errorf("cannot read the folder: %w", pathErr.Err)
+	} else if err != nil {
+		return fmt.Errorf("cannot read the folder: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".sql") {
+			return nil
+		}
+	}
+	return errors.New("the folder has no rule files (*.sql)")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/realtimed/realtimed/buildinfo"
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/socketio/engineio"
 )
@@ -102,6 +103,7 @@ func New(src Sources) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
+		newBuildInfo(buildinfo.Get()),
 	)
 	return m
 }

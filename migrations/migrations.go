@@ -17,6 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"regexp"
+	"strconv"
 
 	"github.com/golang-migrate/migrate/v4"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -49,10 +52,22 @@ func Sets(withReference bool) []Set {
 	return []Set{Realtime}
 }
 
+// Step is one migration applied or rolled back.
+type Step struct {
+	Set     string // the set's name (realtime, app)
+	Version uint
+	Name    string // what the file is named for: 0030_nodes.up.sql is "nodes"
+	Down    bool   // rolled back
+}
+
 // Up applies every pending migration of the sets, in order.
-func Up(databaseURL string, sets ...Set) error {
+func Up(databaseURL string, sets ...Set) error { return UpReporting(databaseURL, nil, sets...) }
+
+// UpReporting applies every pending migration of the sets, in order and one at a time, and
+// calls report (when not nil) after each.
+func UpReporting(databaseURL string, report func(Step), sets ...Set) error {
 	for _, set := range sets {
-		if err := run(databaseURL, set, func(m *migrate.Migrate) error { return m.Up() }); err != nil {
+		if err := run(databaseURL, set, func(m *migrate.Migrate) error { return stepUp(m, set, report) }); err != nil {
 			return err
 		}
 	}
@@ -61,22 +76,123 @@ func Up(databaseURL string, sets ...Set) error {
 
 // Down rolls back the last n migrations of each set, in reverse order of the sets.
 func Down(databaseURL string, n int, sets ...Set) error {
+	return DownReporting(databaseURL, n, nil, sets...)
+}
+
+// DownReporting rolls back the last n migrations of each set (all of them when fewer are
+// applied), in reverse order of the sets, and calls report (when not nil) after each.
+func DownReporting(databaseURL string, n int, report func(Step), sets ...Set) error {
 	for i := len(sets) - 1; i >= 0; i-- {
-		if err := run(databaseURL, sets[i], func(m *migrate.Migrate) error { return stepsDown(m, n) }); err != nil {
+		set := sets[i]
+		if err := run(databaseURL, set, func(m *migrate.Migrate) error { return stepDown(m, set, n, report) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// stepsDown rolls back n migrations, or all of them when fewer are applied.
-func stepsDown(m *migrate.Migrate, n int) error {
-	err := m.Steps(-n)
-	var short migrate.ErrShortLimit
-	if errors.As(err, &short) {
-		return nil
+// stepUp applies the pending migrations one golang-migrate step at a time, so that each can
+// be reported as it is done. Every step takes the migration lock itself: nodes migrating at
+// once still apply each migration once.
+func stepUp(m *migrate.Migrate, set Set, report func(Step)) error {
+	known, err := Names(set)
+	if err != nil {
+		return err
 	}
-	return err
+	for {
+		if _, _, err := current(m, known); err != nil {
+			return err
+		}
+		err := m.Steps(1)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, migrate.ErrNoChange) {
+			return nil // nothing pending
+		}
+		if err != nil {
+			return err
+		}
+		to, _, err := current(m, known)
+		if err != nil {
+			return err
+		}
+		if report != nil {
+			report(Step{Set: set.Name, Version: to, Name: known[to]})
+		}
+	}
+}
+
+// stepDown rolls back the last n migrations (all of them when fewer are applied), one at a
+// time, reporting each.
+func stepDown(m *migrate.Migrate, set Set, n int, report func(Step)) error {
+	known, err := Names(set)
+	if err != nil {
+		return err
+	}
+	for range n {
+		from, applied, err := current(m, known)
+		if err != nil || !applied {
+			return err
+		}
+		if err := m.Steps(-1); err != nil {
+			return err
+		}
+		if report != nil {
+			report(Step{Set: set.Name, Version: from, Name: known[from], Down: true})
+		}
+	}
+	return nil
+}
+
+// current returns the applied version (applied false when none) and fails on a dirty one or
+// one this binary does not have.
+func current(m *migrate.Migrate, known map[uint]string) (version uint, applied bool, err error) {
+	version, dirty, err := m.Version()
+	switch {
+	case errors.Is(err, migrate.ErrNilVersion):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	case dirty:
+		return version, true, fmt.Errorf("version %d is dirty: a migration failed half-way; repair the database by hand, then set the version", version)
+	case known[version] == "":
+		return version, true, fmt.Errorf("the database is at version %d, which this realtimed does not have (did a newer realtimed migrate it?)", version)
+	}
+	return version, true, nil
+}
+
+var fileName = regexp.MustCompile(`^(\d+)_(.+)\.(?:up|down)\.sql$`)
+
+// Names returns the versions of a set's embedded migrations, each with its name.
+func Names(set Set) (map[uint]string, error) {
+	entries, err := fs.ReadDir(files, set.Name)
+	if err != nil {
+		return nil, fmt.Errorf("migrations %s: %w", set.Name, err)
+	}
+	names := map[uint]string{}
+	for _, e := range entries {
+		m := fileName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("migrations %s: %s: %w", set.Name, e.Name(), err)
+		}
+		names[uint(v)] = m[2]
+	}
+	return names, nil
+}
+
+// Latest returns the newest version of a set's embedded migrations.
+func Latest(set Set) (uint, error) {
+	names, err := Names(set)
+	if err != nil {
+		return 0, err
+	}
+	var latest uint
+	for v := range names {
+		latest = max(latest, v)
+	}
+	return latest, nil
 }
 
 // Version returns the applied version of a set (0 when none) and whether it is dirty.

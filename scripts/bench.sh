@@ -53,7 +53,7 @@ command -v go >/dev/null 2>&1 || { log "Go is required"; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 11000 ] || log "open-file limit $(ulimit -n): the full idle run needs about 10,100"
 
-go build -o bin/realtimed ./cmd/realtimed
+scripts/build.sh
 go build -o bin/realtime-bench ./cmd/realtime-bench
 
 peer=""

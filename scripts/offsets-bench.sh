@@ -40,7 +40,7 @@ pgbench="$bindir/pgbench"
 
 dburl() { local u; u=${admin%%\?*}; echo "${u%/postgres}/$1?sslmode=disable"; }
 
-go build -o bin/realtimed ./cmd/realtimed
+scripts/build.sh
 
 app_sql=$(cat <<'SQL'
 CREATE TABLE items (

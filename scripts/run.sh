@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v go >/dev/null 2>&1 || { echo "run.sh: Go is required (https://go.dev/dl/)" >&2; exit 1; }
-go build -o bin/realtimed ./cmd/realtimed
+scripts/build.sh
 
 demo=false
 if [ -z "${DATABASE_URL:-}" ]; then

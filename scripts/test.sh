@@ -33,7 +33,7 @@ fi
 
 if [ "$what" = all ] || [ "$what" = e2e ]; then
   step "build"
-  go build -o bin/realtimed ./cmd/realtimed
+  scripts/build.sh
 
   step "end-to-end tests (node --test, official socket.io-client)"
   scripts/deps.sh node

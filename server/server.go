@@ -30,7 +30,6 @@ import (
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
-	"github.com/realtimed/realtimed/sql/triggers"
 	"github.com/realtimed/realtimed/web"
 )
 
@@ -179,7 +178,7 @@ func (s *Server) SocketIO() *socketio.Server { return s.io }
 // settings realtime.publish reads (the maximum event size).
 func (s *Server) Prepare(ctx context.Context) error {
 	if s.cfg.AutoMigrate {
-		if err := migrations.Up(s.cfg.DatabaseURL, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
+		if err := migrations.UpReporting(s.cfg.DatabaseURL, s.logMigration, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
 			return err
 		}
 	}
@@ -200,12 +199,7 @@ func (s *Server) Prepare(ctx context.Context) error {
 	if !s.cfg.ApplyTriggers {
 		return nil
 	}
-	names, err := ApplyTriggers(ctx, s.cfg)
-	if err != nil {
-		return err
-	}
-	s.log.WithField("files", names).Info("rules applied")
-	return nil
+	return s.applyRules(ctx)
 }
 
 // checkSchema fails clearly when the realtime schema lacks what delivery needs. Migrations are
@@ -224,24 +218,6 @@ func (s *Server) checkSchema(ctx context.Context) error {
 			`Apply it once: psql "$DATABASE_URL" -f migrations/realtime/0010_delivery.up.sql (or recreate the database)`)
 	}
 	return nil
-}
-
-// ApplyTriggers applies the configured rule files.
-func ApplyTriggers(ctx context.Context, cfg config.Config) ([]string, error) {
-	conn, err := cfg.DB.Connect(ctx, "realtimed-rules")
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	names, err := triggers.Apply(ctx, conn, triggers.Source(cfg.TriggersDir))
-	if err != nil {
-		hint := ""
-		if cfg.TriggersDir == "" && !errors.Is(err, triggers.ErrBusy) {
-			hint = " (the built-in rules need the reference schema: set REALTIME_REFERENCE_SCHEMA=true, or REALTIME_TRIGGERS_DIR to your own rules)"
-		}
-		return nil, fmt.Errorf("rules: %w%s", err, hint)
-	}
-	return names, nil
 }
 
 // Run serves on the configured address until ctx is done, then shuts down gracefully.

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,13 +14,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/realtimed/realtimed/auth"
+	"github.com/sirupsen/logrus"
+
 	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/demo"
 	"github.com/realtimed/realtimed/migrations"
 	"github.com/realtimed/realtimed/server"
 )
 
+// serve checks the whole configuration, opens the listen address, waits for the database,
+// migrates and applies the rules (as configured) and serves, in that order: a wrong setting
+// or a taken port stops it before anything touches the database.
 func serve(ctx context.Context, args []string) error {
 	cfg, log, err := load(args)
 	if err != nil {
@@ -34,13 +37,36 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("REALTIME_ADDR %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	if err := cfg.DB.Wait(ctx, cfg.DBWait, log); err != nil {
+		return err
+	}
 	if err := srv.Prepare(ctx); err != nil {
 		return err
 	}
-	return srv.Run(ctx)
+	return srv.Serve(ctx, ln)
 }
 
-func migrate(args []string) error {
+// loadWithDatabase is load for commands that need the database: it must be configured, and
+// is waited for (REALTIME_DB_WAIT).
+func loadWithDatabase(ctx context.Context, args []string) (config.Config, *logrus.Logger, error) {
+	cfg, log, err := load(args)
+	if err != nil {
+		return cfg, log, err
+	}
+	if err := cfg.RequireDatabase(); err != nil {
+		return cfg, log, usageError{err}
+	}
+	return cfg, log, cfg.DB.Wait(ctx, cfg.DBWait, log)
+}
+
+// migrate applies, rolls back or shows the migrations, printing each version it applies or
+// rolls back ("up to date" only for a set that had nothing pending).
+func migrate(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return usageError{errors.New("migrate: expected up, down [N] or version")}
 	}
@@ -53,89 +79,57 @@ func migrate(args []string) error {
 		}
 		steps, args = n, args[1:]
 	}
-	cfg, _, err := load(args)
-	if err != nil {
-		return err
-	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return usageError{err}
-	}
-	sets := migrations.Sets(cfg.ReferenceSchema)
-	switch action {
-	case "up":
-		if err := migrations.Up(cfg.DatabaseURL, sets...); err != nil {
-			return err
-		}
-		fmt.Println("migrations: up to date")
-	case "down":
-		return migrations.Down(cfg.DatabaseURL, steps, sets...)
-	case "version":
-		for _, set := range sets {
-			v, dirty, err := migrations.Version(cfg.DatabaseURL, set)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("%s: version %d%s\n", set.Name, v, map[bool]string{true: " (dirty)"}[dirty])
-		}
-	default:
+	if action != "up" && action != "down" && action != "version" {
 		return usageError{fmt.Errorf("migrate: unknown action %q (up, down, version)", action)}
 	}
-	return nil
-}
-
-func applyTriggers(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "apply" {
-		return usageError{errors.New("triggers: expected apply")}
-	}
-	cfg, _, err := load(args[1:])
+	cfg, _, err := loadWithDatabase(ctx, args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return usageError{err}
+	sets := migrations.Sets(cfg.ReferenceSchema)
+	done := map[string]bool{}
+	report := func(s migrations.Step) {
+		done[s.Set] = true
+		verb := "applied"
+		if s.Down {
+			verb = "rolled back"
+		}
+		fmt.Printf("%s: %s %d %s\n", s.Set, verb, s.Version, s.Name)
 	}
-	names, err := server.ApplyTriggers(ctx, cfg)
+	switch action {
+	case "up":
+		err = migrations.UpReporting(cfg.DatabaseURL, report, sets...)
+	case "down":
+		err = migrations.DownReporting(cfg.DatabaseURL, steps, report, sets...)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Printf("rules applied: %s\n", strings.Join(names, ", "))
-	return nil
-}
-
-func token(args []string) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	user := fs.String("user", "", "user id (the sub claim)")
-	ttl := fs.Duration("ttl", time.Hour, "validity")
-	build := config.Flags(fs, os.Getenv)
-	if err := fs.Parse(args); err != nil {
-		return usageError{fmt.Errorf("token: %w", err)}
+	for _, set := range sets {
+		v, dirty, err := migrations.Version(cfg.DatabaseURL, set)
+		if err != nil {
+			return err
+		}
+		state := fmt.Sprintf("version %d", v)
+		if dirty {
+			state += " (dirty)"
+		}
+		switch {
+		case action == "up" && !done[set.Name]:
+			fmt.Printf("%s: up to date at %s\n", set.Name, state)
+		case action == "down" && !done[set.Name]:
+			fmt.Printf("%s: nothing to roll back (%s)\n", set.Name, state)
+		default:
+			fmt.Printf("%s: %s\n", set.Name, state)
+		}
 	}
-	cfg, err := build()
-	if err != nil {
-		return usageError{err}
-	}
-	if *user == "" {
-		return usageError{errors.New("token: --user is required")}
-	}
-	if cfg.JWTSecret == "" {
-		return usageError{errors.New("token: REALTIME_JWT_SECRET (or --jwt-secret) is required to sign tokens")}
-	}
-	t, err := auth.Sign([]byte(cfg.JWTSecret), *user, *ttl, tokenClaims(cfg, *user))
-	if err != nil {
-		return err
-	}
-	fmt.Println(t)
 	return nil
 }
 
 func seedDemo(ctx context.Context, args []string) error {
-	cfg, _, err := load(args)
+	cfg, _, err := loadWithDatabase(ctx, args)
 	if err != nil {
 		return err
-	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return usageError{err}
 	}
 	conn, err := cfg.DB.Connect(ctx, "realtimed-demo")
 	if err != nil {
@@ -183,19 +177,4 @@ func ready(args []string) error {
 	}
 	fmt.Print(string(body))
 	return nil
-}
-
-// tokenClaims are the claims a development token needs to pass this configuration's checks.
-func tokenClaims(cfg config.Config, user string) map[string]any {
-	extra := map[string]any{}
-	if cfg.JWTIssuer != "" {
-		extra["iss"] = cfg.JWTIssuer
-	}
-	if len(cfg.JWTAudience) > 0 {
-		extra["aud"] = cfg.JWTAudience[0]
-	}
-	if cfg.JWTUserClaim != "" && cfg.JWTUserClaim != "sub" {
-		extra[cfg.JWTUserClaim] = user
-	}
-	return extra
 }

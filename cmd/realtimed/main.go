@@ -2,10 +2,13 @@
 //
 //	realtimed [serve]                 serve (migrations and rules applied first, as configured)
 //	realtimed migrate up|down [N]|version
-//	realtimed triggers apply          apply the rule files
+//	realtimed triggers apply|diff     apply the rule files, or show the live rules against them
+//	realtimed doctor                  check the installation, one line per check
 //	realtimed token --user ID [--ttl 1h]   sign a JWT with REALTIME_JWT_SECRET (development)
+//	realtimed token verify TOKEN|-    say whether the configured keys accept a token, and why not
 //	realtimed demo                    seed the demo family (reference schema) and print it as JSON
 //	realtimed ready                   exit 0 if the node on REALTIME_ADDR is ready (container health checks)
+//	realtimed version                 the build: module version, VCS revision, Go version
 //
 // Configuration comes from the environment; flags override it (realtimed --help lists both).
 // Exit status: 0 success, 1 runtime failure, 2 bad configuration or usage.
@@ -21,6 +24,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/buildinfo"
 	"github.com/realtimed/realtimed/config"
 )
 
@@ -52,32 +56,43 @@ func run(args []string) error {
 		printUsage()
 		return nil
 	}
+	if cmd == "version" || len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Println(buildinfo.Get())
+		return nil
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch cmd {
 	case "serve":
 		return serve(ctx, args)
 	case "migrate":
-		return migrate(args)
+		return migrate(ctx, args)
 	case "triggers":
-		return applyTriggers(ctx, args)
+		return rules(ctx, args)
+	case "doctor":
+		return runDoctor(ctx, args)
 	case "token":
-		return token(args)
+		return token(ctx, args)
 	case "demo":
 		return seedDemo(ctx, args)
 	case "ready":
 		return ready(args)
 	}
-	return usageError{fmt.Errorf("unknown command %q (serve, migrate, triggers, token, demo, ready; --help for more)", cmd)}
+	return usageError{fmt.Errorf("unknown command %q (serve, migrate, triggers, doctor, token, demo, ready, version; --help for more)", cmd)}
 }
 
-// load reads the configuration from the environment and flags.
+// load reads the configuration from the environment and flags, and warns about REALTIME_*
+// variables that no setting reads.
 func load(args []string) (config.Config, *logrus.Logger, error) {
 	cfg, err := config.Load(os.Getenv, args)
 	if err != nil {
 		return cfg, nil, usageError{err}
 	}
-	return cfg, newLogger(cfg), nil
+	log := newLogger(cfg)
+	for _, u := range config.Unknown(os.Environ()) {
+		log.WithField("variable", u.Name).Warn(u.String())
+	}
+	return cfg, log, nil
 }
 
 func newLogger(cfg config.Config) *logrus.Logger {
@@ -98,10 +113,15 @@ func printUsage() {
 commands:
   serve                       serve Socket.IO (default)
   migrate up|down [N]|version apply, roll back N (default 1) or show migrations
-  triggers apply              apply the rule files (sql/triggers or REALTIME_TRIGGERS_DIR)
+  triggers apply              apply the rule files (built in, or REALTIME_TRIGGERS_DIR), saying per file
+                              whether it was applied, unchanged or replaced live definitions
+  triggers diff               show the live rules against the rule files (exit 1 when they differ)
+  doctor                      check database, schema, rules, keys, NOTIFY queue, open files (exit 1 on a failure)
   token --user ID [--ttl 1h]  sign a development JWT with REALTIME_JWT_SECRET
+  token verify TOKEN|-        say whether the configured keys accept a token (- reads it from stdin)
   demo                        seed the demo family (needs the reference schema), print it as JSON
   ready                       exit 0 if the local node (REALTIME_ADDR) answers /readyz with 200
+  version                     print the build (also --version)
 
 configuration (environment variable, flag, default):
 `)

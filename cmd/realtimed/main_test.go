@@ -23,7 +23,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "realtimed")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// Built as make build does (scripts/build.sh records the git revision).
+	if out, err := exec.Command("../../scripts/build.sh", binary).CombinedOutput(); err != nil {
 		panic(string(out))
 	}
 	code := m.Run()
@@ -33,8 +34,16 @@ func TestMain(m *testing.M) {
 
 func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCLIInput(t, env, "", args...)
+}
+
+// runCLIInput runs the binary with env (and PATH only) and stdin, and returns its output and
+// exit status.
+func runCLIInput(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -60,6 +69,9 @@ func TestBadUsageExitsTwoWithOneLine(t *testing.T) {
 		{"unknown flag", nil, []string{"serve", "--nope"}, "nope"},
 		{"unknown command", nil, []string{"frobnicate"}, "unknown command"},
 		{"migrate without action", nil, []string{"migrate"}, "expected up, down"},
+		{"migrate with an unknown action", nil, []string{"migrate", "sideways"}, "unknown action"},
+		{"triggers without action", nil, []string{"triggers"}, "expected apply or diff"},
+		{"token verify without a token", nil, []string{"token", "verify"}, "expected the token"},
 		{"token without user", []string{"REALTIME_JWT_SECRET=s"}, []string{"token"}, "--user is required"},
 		{"token without secret", nil, []string{"token", "--user", "u"}, "REALTIME_JWT_SECRET"},
 	}
@@ -86,14 +98,14 @@ func TestToken(t *testing.T) {
 func TestMigrateAndTriggers(t *testing.T) {
 	db := pgtest.NewDatabase(t) // already migrated: up is a no-op, version reports both sets
 	env := []string{"DATABASE_URL=" + db, "REALTIME_REFERENCE_SCHEMA=true"}
-	if out, stderr, code := runCLI(t, env, "migrate", "up"); code != 0 || !strings.Contains(out, "up to date") {
+	if out, stderr, code := runCLI(t, env, "migrate", "up"); code != 0 || !strings.Contains(out, "realtime: up to date at version") {
 		t.Fatalf("migrate up: %d %q %q", code, out, stderr)
 	}
 	out, stderr, code := runCLI(t, env, "migrate", "version")
 	if code != 0 || !strings.Contains(out, "realtime: version") || !strings.Contains(out, "app: version") {
 		t.Fatalf("migrate version: %d %q %q", code, out, stderr)
 	}
-	if out, stderr, code := runCLI(t, env, "triggers", "apply"); code != 0 || !strings.Contains(out, "tasks.sql") {
+	if out, stderr, code := runCLI(t, env, "triggers", "apply"); code != 0 || !strings.Contains(out, "unchanged  tasks.sql") {
 		t.Fatalf("triggers apply: %d %q %q", code, out, stderr)
 	}
 	if out, stderr, code := runCLI(t, env, "demo"); code != 0 || !strings.Contains(out, `"familyId"`) {

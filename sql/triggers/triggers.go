@@ -76,27 +76,68 @@ const (
 	ruleLockRetryFor = 30 * time.Second
 )
 
-// Apply runs every rule file of src in one transaction: either all rules are in place
-// afterwards or none changed. It returns the names of the files applied. When the tables stay
-// locked by other transactions, it retries for up to 30 seconds (see ruleLockTimeout).
+// Mode says what a run may change.
+type Mode int
+
+const (
+	// Replace applies the rules, replacing live definitions that differ (and saying so in the
+	// report): realtimed triggers apply.
+	Replace Mode = iota
+	// KeepDifferent applies the rules only if that replaces no live definition; otherwise it
+	// changes nothing (the report says what differs): serve, unless told to replace.
+	KeepDifferent
+	// DryRun runs the rules and rolls back: the report says what an apply would do (realtimed
+	// triggers diff, doctor).
+	DryRun
+)
+
+// Options configure a run.
+type Options struct {
+	Mode Mode
+	// Definitions asks for the full definitions of the objects in the report (Object.Definition),
+	// to show how they differ; a Replace run reads them anyway, to keep the replaced ones.
+	Definitions bool
+	// By says who applies, for the records (host, command, version); empty: realtimed.
+	By string
+}
+
+// Apply runs every rule file of src in one transaction, replacing live definitions that
+// differ: either all rules are in place afterwards or none changed. It returns the names of
+// the files applied. Commands use Run, whose report says what changed.
 func Apply(ctx context.Context, conn *pgx.Conn, src fs.FS) ([]string, error) {
-	files, err := Load(src)
+	rules, err := LoadRules(src, "rule files")
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no rule files (*.sql) found")
+	if _, err := Run(ctx, conn, rules, Options{Mode: Replace}); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(rules.Files))
+	for i, f := range rules.Files {
+		names[i] = f.Name
+	}
+	return names, nil
+}
+
+// Run runs every rule file of rules in one transaction and reports, per file, whether it was
+// new, unchanged or replaced live definitions, by comparing the functions and triggers the
+// database defines before and after each file (pg_get_functiondef, pg_get_triggerdef). What
+// it commits depends on opts.Mode; a committed run records each file in realtime.rule_files
+// and keeps the definitions it replaced in realtime.rule_history. When the tables stay locked
+// by other transactions, it retries for up to 30 seconds (see ruleLockTimeout).
+func Run(ctx context.Context, conn *pgx.Conn, rules Rules, opts Options) (*Report, error) {
+	if len(rules.Files) == 0 {
+		return nil, fmt.Errorf("rules from %s: no rule files (*.sql) found", rules.Origin)
+	}
+	if opts.By == "" {
+		opts.By = "realtimed"
 	}
 	deadline := time.Now().Add(ruleLockRetryFor)
 	pause := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := applyOnce(ctx, conn, files)
+		rep, err := runOnce(ctx, conn, rules, opts)
 		if err == nil {
-			names := make([]string, len(files))
-			for i, f := range files {
-				names[i] = f.Name
-			}
-			return names, nil
+			return rep, nil
 		}
 		if !isLockConflict(err) {
 			return nil, err
@@ -114,37 +155,76 @@ func Apply(ctx context.Context, conn *pgx.Conn, src fs.FS) ([]string, error) {
 	}
 }
 
-func applyOnce(ctx context.Context, conn *pgx.Conn, files []File) error {
+func runOnce(ctx context.Context, conn *pgx.Conn, rules Rules, opts Options) (*Report, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("applying rules: %w", err)
+		return nil, fmt.Errorf("applying rules: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(lockKey)); err != nil {
-		return fmt.Errorf("applying rules: taking the lock: %w", err)
+		return nil, fmt.Errorf("applying rules: taking the lock: %w", err)
 	}
 	var deadlockMs int64
 	if err := tx.QueryRow(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'deadlock_timeout'`).Scan(&deadlockMs); err != nil {
-		return fmt.Errorf("applying rules: reading deadlock_timeout: %w", err)
+		return nil, fmt.Errorf("applying rules: reading deadlock_timeout: %w", err)
 	}
+	// What is live, read before any table is locked (catalog reads only).
+	definitions := opts.Definitions || opts.Mode == Replace
+	before, err := snapshot(ctx, tx, definitions)
+	if err != nil {
+		return nil, fmt.Errorf("applying rules: %w", err)
+	}
+	records, err := readRecords(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("applying rules: %w", err)
+	}
+	rep := &Report{Origin: rules.Origin, LiveOnly: liveOnly(records, rules)}
+	track := newTracker(before)
 	budget := time.Duration(deadlockMs) * time.Millisecond / 2
 	start := time.Now()
-	for _, f := range files {
+	for _, f := range rules.Files {
 		left := budget - time.Since(start)
 		if left < time.Millisecond {
-			return fmt.Errorf("applying rule file %s: %w", f.Name, errAttemptTooLong)
+			return nil, fmt.Errorf("applying rule file %s: %w", f.Name, errAttemptTooLong)
 		}
-		// set_config(…, true) is SET LOCAL: it ends with the transaction.
-		if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`,
-			fmt.Sprint(left.Milliseconds()), fmt.Sprint(min(left, ruleLockTimeout).Milliseconds())); err != nil {
-			return fmt.Errorf("applying rules: %w", err)
+		if err := limitStatements(ctx, tx, left); err != nil {
+			return nil, err
 		}
 		if _, err := tx.Exec(ctx, f.SQL); err != nil {
-			return fmt.Errorf("applying rule file %s: %w", f.Name, err)
+			return nil, fmt.Errorf("applying rule file %s: %w", f.Name, err)
 		}
+		changed, gone, err := changedByThisTransaction(ctx, tx, opts.Definitions, track.watched())
+		if err != nil {
+			return nil, fmt.Errorf("applying rule file %s: %w", f.Name, err)
+		}
+		var live *Record
+		if r, ok := records[f.Name]; ok {
+			live = &r
+		}
+		rep.Files = append(rep.Files, track.file(f, live, changed, gone))
+	}
+	if opts.Mode == DryRun || (opts.Mode == KeepDifferent && rep.Count(Replaced) > 0) {
+		return rep, nil // rolled back
+	}
+	if err := limitStatements(ctx, tx, max(budget-time.Since(start), time.Millisecond)); err != nil {
+		return nil, err
+	}
+	if err := writeRecords(ctx, tx, rules, rep, opts.By); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("applying rules: commit: %w", err)
+		return nil, fmt.Errorf("applying rules: commit: %w", err)
+	}
+	rep.Committed = true
+	return rep, nil
+}
+
+// limitStatements bounds the transaction's next statements and lock waits to left.
+func limitStatements(ctx context.Context, tx pgx.Tx, left time.Duration) error {
+	// set_config(…, true) is SET LOCAL: it ends with the transaction.
+	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`,
+		fmt.Sprint(left.Milliseconds()), fmt.Sprint(min(left, ruleLockTimeout).Milliseconds())); err != nil {
+		return fmt.Errorf("applying rules: %w", err)
 	}
 	return nil
 }
