@@ -9,7 +9,10 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # Static (no cgo), reproducible paths, no debug tables: the same ./cmd/realtimed as `make build`.
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/realtimed ./cmd/realtimed
+# The context has no .git, so the commit comes as a build argument (realtimed version, the
+# realtimed_build_info metric): docker build --build-arg REVISION=$(git rev-parse HEAD) .
+ARG REVISION=
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w -X github.com/realtimed/realtimed/buildinfo.revision=${REVISION}" -o /out/realtimed ./cmd/realtimed
 
 # distroless/static: CA certificates, tzdata and /etc/passwd with a nonroot user (65532), no
 # shell, no package manager.

@@ -33,5 +33,6 @@ vet:
 pg-stop:
 	scripts/pg.sh stop
 
-clean: pg-stop
-	rm -rf bin .pg e2e/node_modules e2e/artifacts clients/typescript/node_modules clients/typescript/build
+clean:
+	scripts/pg.sh destroy
+	rm -rf bin e2e/node_modules e2e/artifacts clients/typescript/node_modules clients/typescript/build

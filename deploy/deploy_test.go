@@ -34,8 +34,15 @@ type service struct {
 	DependsOn   map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
-	Volumes []string `yaml:"volumes"`
-	Ports   []string `yaml:"ports"`
+	Volumes     []string `yaml:"volumes"`
+	Ports       []string `yaml:"ports"`
+	Healthcheck struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	Ulimits map[string]struct {
+		Soft int `yaml:"soft"`
+		Hard int `yaml:"hard"`
+	} `yaml:"ulimits"`
 }
 
 type compose struct {
@@ -141,13 +148,17 @@ func TestDockerfile(t *testing.T) {
 	if goVersion == nil || !strings.HasPrefix(froms[0][1], "golang:"+goVersion[1]) {
 		t.Errorf("builder image %s does not match go.mod's Go %v", froms[0][1], goVersion)
 	}
-	// The same command as `make build`, static.
-	if !strings.Contains(read(t, "../Makefile"), "./cmd/realtimed") {
-		t.Fatal("Makefile no longer builds ./cmd/realtimed")
+	// The same command as `make build` (scripts/build.sh), static, with the revision.
+	if !strings.Contains(read(t, "../Makefile"), "scripts/build.sh") || !strings.Contains(read(t, "../scripts/build.sh"), "./cmd/realtimed") {
+		t.Fatal("make build no longer builds ./cmd/realtimed with scripts/build.sh")
 	}
 	build := regexp.MustCompile(`(?m)^RUN .*go build .*$`).FindString(df)
 	if !strings.Contains(build, "./cmd/realtimed") || !strings.Contains(build, "CGO_ENABLED=0") {
 		t.Errorf("the image does not build ./cmd/realtimed statically: %q", build)
+	}
+	// The context has no .git: the revision comes as a build argument, to the linker.
+	if !strings.Contains(build, "-X github.com/realtimed/realtimed/buildinfo.revision=${REVISION}") || !strings.Contains(df, "\nARG REVISION") {
+		t.Errorf("the image does not record the revision (ARG REVISION, -X …/buildinfo.revision): %q", build)
 	}
 	// A small runtime image, not root.
 	final := df[strings.LastIndex(df, "\nFROM "):]
@@ -209,5 +220,50 @@ func TestNginxIsStickyAndPassesWebsockets(t *testing.T) {
 	d, err := time.ParseDuration(timeout[1])
 	if err != nil || d < 45*time.Second {
 		t.Errorf("proxy_read_timeout %s is shorter than a ping interval plus timeout (45s by default)", timeout[1])
+	}
+}
+
+// TestComposeWaitsForARealPostgres: while the postgres image initialises the database, a
+// temporary server listens on the Unix socket only; pg_isready must ask over TCP.
+func TestComposeWaitsForARealPostgres(t *testing.T) {
+	test := loadCompose(t).Services["postgres"].Healthcheck.Test
+	joined := strings.Join(test, " ")
+	if !strings.Contains(joined, "pg_isready") || !slices.Contains(test, "-h") || test[slices.Index(test, "-h")+1] != "127.0.0.1" {
+		t.Fatalf("postgres health check %q: want pg_isready -h 127.0.0.1", joined)
+	}
+}
+
+// TestComposeRaisesTheOpenFileLimit: a replica needs a file descriptor per client; the
+// default 1024 is far below what realtimed doctor expects a node to take (10,000).
+func TestComposeRaisesTheOpenFileLimit(t *testing.T) {
+	for name, svc := range loadCompose(t).Services {
+		if svc.Image != "realtimed:local" {
+			continue
+		}
+		nofile, ok := svc.Ulimits["nofile"]
+		if !ok || nofile.Soft < 65536 || nofile.Hard < nofile.Soft {
+			t.Errorf("%s: ulimits nofile %+v, want soft at least 65536 and hard at least soft", name, nofile)
+		}
+	}
+}
+
+// TestComposeSaysHowToGetAToken: the compose file and the README show the same commands to
+// seed users and sign a token inside a replica, and the image's binary is where they say.
+func TestComposeSaysHowToGetAToken(t *testing.T) {
+	raw, readme := read(t, "../docker-compose.yml"), read(t, "../README.md")
+	for _, cmd := range []string{
+		"docker compose exec realtimed-1 /usr/local/bin/realtimed demo",
+		"docker compose exec realtimed-1 /usr/local/bin/realtimed token --user <id> --ttl 24h",
+		"docker compose exec realtimed-1 /usr/local/bin/realtimed doctor",
+	} {
+		if !strings.Contains(raw, cmd) || !strings.Contains(readme, cmd) {
+			t.Errorf("%q is missing from docker-compose.yml or the README", cmd)
+		}
+	}
+	if !strings.Contains(read(t, "../Dockerfile"), "COPY --from=build /out/realtimed /usr/local/bin/realtimed") {
+		t.Error("the image's binary is not /usr/local/bin/realtimed")
+	}
+	if svc := loadCompose(t).Services["realtimed-1"]; svc.Environment["REALTIME_JWT_SECRET"] == "" {
+		t.Error("realtimed-1 has no REALTIME_JWT_SECRET to sign tokens with")
 	}
 }

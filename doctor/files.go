@@ -44,25 +44,20 @@ func checkOpenFiles(ctx context.Context, env *Env) Result {
 	if limit > overhead {
 		room = limit - overhead
 	}
+	have := fmt.Sprintf("limit %d: room for %d client connections (after %d for the process and its database connections)", limit, room, overhead)
+	const raise = "ulimit -n, systemd LimitNOFILE=, compose ulimits: nofile"
 	load, err := clusterLoad(ctx, env)
-	expected, basis := uint64(floorConnections), fmt.Sprintf("the %d a node should take even when idle", floorConnections)
-	switch {
-	case err != nil:
-		basis += fmt.Sprintf(" (the cluster's clients could not be counted: %v)", err)
-	case load.perNode() > expected:
-		expected, basis = load.perNode(), load.String()
-	default:
-		basis += " (" + load.String() + ")"
+	now := "the cluster's clients could not be counted: " + fmt.Sprint(err)
+	if err == nil {
+		now = load.String()
 	}
-	msg := fmt.Sprintf("limit %d: room for %d client connections after %d for the process and its database connections; expected per node: %d, %s",
-		limit, room, overhead, expected, basis)
 	switch {
 	case err == nil && room < load.perNode():
-		return Failf("%s; raise it (ulimit -n, systemd LimitNOFILE=, compose ulimits: nofile)", msg)
-	case room < expected:
-		return Warnf("%s; raise it before the load grows (ulimit -n, systemd LimitNOFILE=, compose ulimits: nofile)", msg)
+		return Failf("%s, fewer than the %d a node may have to take now (%s); raise it (%s)", have, load.perNode(), now, raise)
+	case room < floorConnections:
+		return Warnf("%s, fewer than the %d a node should be able to take (%s); raise it before the load grows (%s)", have, floorConnections, now, raise)
 	}
-	return Passf("%s", msg)
+	return Passf("%s, at least the %d a node should take (%s)", have, max(floorConnections, load.perNode()), now)
 }
 
 // load is what the cluster holds now.

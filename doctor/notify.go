@@ -19,6 +19,11 @@ func checkNotifyQueue(ctx context.Context, env *Env) Result {
 	if err := pool.QueryRow(ctx, `SELECT pg_notification_queue_usage()`).Scan(&usage); err != nil {
 		return Failf("pg_notification_queue_usage(): %v", err)
 	}
+	return queueVerdict(usage)
+}
+
+// queueVerdict judges the NOTIFY queue's usage (0 to 1).
+func queueVerdict(usage float64) Result {
 	const stuck = "a listening session is not reading: find it in pg_stat_activity (a long transaction of a LISTEN session)"
 	switch {
 	case usage >= queueFail:

@@ -2,11 +2,17 @@
 # A private PostgreSQL for `make run` and `make test`, in .pg/ at the top of the repository,
 # listening on 127.0.0.1 on a free port (trust auth, local only). It uses the system's
 # PostgreSQL binaries and, when they are missing and we are root, installs Debian's.
+# PostgreSQL refuses to run as root: as root it runs as the 'postgres' user, who must reach the
+# folder. When it cannot (a checkout in root's home, mode 0700), the cluster lives in
+# /var/tmp/realtimed-pg/<name>-<hash of the folder's path> instead, .pg links there, and the
+# script says so.
 #
 #   scripts/pg.sh start            # start it if needed; prints the admin URL (database postgres)
 #   scripts/pg.sh stop
 #   scripts/pg.sh restart [MODE]   # stop (pg_ctl -m MODE: fast or immediate) and start on the same port
 #   scripts/pg.sh url              # prints the admin URL of the running instance
+#   scripts/pg.sh dir              # prints the folder the cluster lives in
+#   scripts/pg.sh destroy          # stop it and delete its folder (make clean)
 #
 # Environment:
 #   REALTIME_PG_DIR    another folder for a separate cluster (tests that restart PostgreSQL, measurements)
@@ -17,9 +23,40 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="${REALTIME_PG_DIR:-$root/.pg}"
+# A link left by an earlier start (see place) leads to where the cluster is.
+if [ -L "$dir" ]; then dir=$(readlink -f "$dir"); fi
 data="$dir/data"
 
 log() { echo "pg.sh: $*" >&2; }
+
+ensure_postgres_user() {
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+}
+
+# place makes sure the user PostgreSQL runs as can reach the cluster's folder: as root, when
+# 'postgres' cannot enter it (a parent folder is private), the cluster moves to a folder of
+# its own under /var/tmp, and the requested path becomes a link to it.
+place() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  local want="${REALTIME_PG_DIR:-$root/.pg}"
+  [ -L "$want" ] && return 0
+  mkdir -p "$want"
+  ensure_postgres_user
+  if runuser -u postgres -- test -x "$want" 2>/dev/null; then return 0; fi
+  local name alt
+  name=$(basename "$(dirname "$want")")
+  alt="/var/tmp/realtimed-pg/${name}-$(printf '%s' "$want" | sha256sum | cut -c1-12)"
+  if [ -n "$(ls -A "$want")" ]; then
+    log "the postgres user cannot reach $want (a parent folder is private) and it is not empty: remove it, or set REALTIME_PG_DIR to a folder postgres can reach"
+    exit 1
+  fi
+  mkdir -p "$alt"
+  chmod 755 /var/tmp/realtimed-pg
+  rmdir "$want" && ln -s "$alt" "$want"
+  dir="$alt"
+  data="$dir/data"
+  log "the postgres user cannot reach $want (a parent folder is private): the cluster lives in $dir ($want links there)"
+}
 
 find_bindir() {
   local d
@@ -45,7 +82,7 @@ ensure_binaries() {
 # PostgreSQL refuses to run as root: run its tools as the 'postgres' user then.
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    ensure_postgres_user
     chown -R postgres: "$dir"
     runuser -u postgres -- "$@"
   else
@@ -73,6 +110,7 @@ running() { [ -f "$dir/port" ] && [ -f "$data/postmaster.pid" ] && as_owner "$bi
 
 start() {
   ensure_binaries
+  place
   mkdir -p "$dir"
   if running; then url; return 0; fi
   if [ ! -f "$data/PG_VERSION" ]; then
@@ -108,6 +146,13 @@ stop() {
   as_owner "$bindir/pg_ctl" -D "$data" -m "${1:-fast}" -w stop >/dev/null 2>&1 || true
 }
 
+destroy() {
+  stop immediate
+  local want="${REALTIME_PG_DIR:-$root/.pg}"
+  rm -rf "$dir"
+  rm -rf "$want"
+}
+
 bindir=""
 case "${1:-start}" in
   start) start ;;
@@ -115,5 +160,7 @@ case "${1:-start}" in
   restart) stop "${2:-fast}"; start ;;
   url) bindir=$(find_bindir) && running && url ;;
   bindir) ensure_binaries; echo "$bindir" ;;
-  *) echo "usage: $0 start|stop|restart [fast|immediate]|url|bindir" >&2; exit 2 ;;
+  dir) echo "$dir" ;;
+  destroy) destroy ;;
+  *) echo "usage: $0 start|stop|restart [fast|immediate]|url|bindir|dir|destroy" >&2; exit 2 ;;
 esac

@@ -2,6 +2,12 @@
 // (CREATE OR REPLACE FUNCTION, DROP TRIGGER IF EXISTS + CREATE TRIGGER). They are embedded in
 // the binary and applied at start and by `realtimed triggers apply`; REALTIME_TRIGGERS_DIR
 // points realtimed at a folder of rule files instead, so rules change without a rebuild.
+//
+// A run (Run) says, per file, whether it was new, unchanged or replaced live definitions: it
+// compares the functions and triggers the database defines before and after each file. It
+// can apply, apply only if nothing live would be replaced (a node starting), or roll back (a
+// dry run: triggers diff, doctor). Applies are recorded in realtime.rule_files, and what they
+// replaced in realtime.rule_history.
 package triggers
 
 import (
