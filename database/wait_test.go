@@ -2,7 +2,6 @@ package database_test
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -15,24 +14,8 @@ import (
 	"github.com/realtimed/realtimed/internal/tcpproxy"
 )
 
-// viaProxy returns dbURL with its host and port replaced by a proxy's, and the proxy.
-func viaProxy(t *testing.T, dbURL string) (string, *tcpproxy.Proxy) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := tcpproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	u.Host = p.Addr()
-	return u.String(), p
-}
-
 func TestWaitRetriesUntilTheDatabaseAnswers(t *testing.T) {
-	proxied, proxy := viaProxy(t, pgtest.NewDatabase(t))
+	proxied, proxy := tcpproxy.Database(t, pgtest.NewDatabase(t))
 	proxy.Refuse(true)
 	log, hook := test.NewNullLogger()
 	// Let the database "come up" after the second failed attempt.
@@ -66,7 +49,7 @@ func TestWaitRetriesUntilTheDatabaseAnswers(t *testing.T) {
 }
 
 func TestWaitGivesUpAfterTheLimit(t *testing.T) {
-	proxied, proxy := viaProxy(t, pgtest.NewDatabase(t))
+	proxied, proxy := tcpproxy.Database(t, pgtest.NewDatabase(t))
 	proxy.Refuse(true)
 	log, hook := test.NewNullLogger()
 	start := time.Now()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -173,22 +172,6 @@ func TestLosslessUnderRepeatedTermination(t *testing.T) {
 	wait.UntilWithin(t, time.Minute, "the listener is ready again", l.Ready)
 }
 
-// proxied returns dbURL with its host replaced by the proxy's.
-func proxied(t *testing.T, dbURL string) (string, *tcpproxy.Proxy) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := tcpproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	u.Host = p.Addr()
-	return u.String(), p
-}
-
 // TestLosslessAcrossNetworkCuts: the listener reaches PostgreSQL through a proxy that cuts
 // its connection, refuses new ones for a while, or silently drops everything (a dead network
 // the listener notices only by its health ping); events committed meanwhile arrive once, in
@@ -196,7 +179,7 @@ func proxied(t *testing.T, dbURL string) (string, *tcpproxy.Proxy) {
 func TestLosslessAcrossNetworkCuts(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	pool := newPool(t, dbURL)
-	viaProxy, proxy := proxied(t, dbURL)
+	viaProxy, proxy := tcpproxy.Database(t, dbURL)
 	got := &collector{}
 	l := runListener(t, viaProxy, func(c *listener.Config) {
 		c.HealthInterval = 200 * time.Millisecond
@@ -290,7 +273,7 @@ func TestLosslessAcrossPostgresRestarts(t *testing.T) {
 func TestNotReadyUntilCaughtUp(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	pool := newPool(t, dbURL)
-	viaProxy, proxy := proxied(t, dbURL)
+	viaProxy, proxy := tcpproxy.Database(t, dbURL)
 	var (
 		mu      sync.Mutex
 		gate    = make(chan struct{})

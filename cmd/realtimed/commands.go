@@ -22,7 +22,7 @@ import (
 	"github.com/realtimed/realtimed/server"
 )
 
-// serve checks the whole configuration, opens the listen address, waits for the database,
+// serve checks the whole configuration and the listen address, waits for the database,
 // migrates and applies the rules (as configured) and serves, in that order: a wrong setting
 // or a taken port stops it before anything touches the database.
 func serve(ctx context.Context, args []string) error {
@@ -37,18 +37,26 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("REALTIME_ADDR %s: %w", cfg.Addr, err)
+	if err := checkListen(cfg.Addr); err != nil {
+		return err
 	}
-	defer ln.Close()
 	if err := cfg.DB.Wait(ctx, cfg.DBWait, log); err != nil {
 		return err
 	}
 	if err := srv.Prepare(ctx); err != nil {
 		return err
 	}
-	return srv.Serve(ctx, ln)
+	return srv.Run(ctx)
+}
+
+// checkListen opens and closes the listen address, so that a taken port or a missing
+// permission stops the start before the database is waited for and changed.
+func checkListen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("REALTIME_ADDR %s: %w", addr, err)
+	}
+	return ln.Close()
 }
 
 // loadWithDatabase is load for commands that need the database: it must be configured, and

@@ -114,7 +114,7 @@ func TestDoctorFindsWhatIsWrong(t *testing.T) {
 }
 
 func TestDoctorWithoutTheDatabase(t *testing.T) {
-	dbURL, _ := viaProxy(t, pgtest.AdminURL(t))
+	dbURL, _ := refusing(t, pgtest.AdminURL(t))
 	out, _, code := runCLI(t, []string{"DATABASE_URL=" + dbURL, "REALTIME_JWT_SECRET=" + longSecret}, "doctor")
 	if code != 1 || !strings.HasPrefix(doctorLine(out, "database"), "FAIL ") || !strings.Contains(doctorLine(out, "database"), "not reachable") {
 		t.Fatalf("exit %d:\n%s", code, out)

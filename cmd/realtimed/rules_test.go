@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,28 +13,16 @@ import (
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/migrations"
-	"github.com/realtimed/realtimed/sql/triggers"
+	"github.com/realtimed/realtimed/sql/triggers/triggerstest"
 )
 
 // editedRules copies the built-in rules into a folder, with chats.sql publishing another
 // event name.
 func editedRules(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	builtin, err := triggers.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range builtin.Files {
-		text := f.SQL
-		if f.Name == "chats.sql" {
-			text = strings.Replace(text, "'chat.updated',", "'chat.renamed',", 1)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return triggerstest.Folder(t, map[string]func(string) string{
+		"chats.sql": func(sql string) string { return strings.Replace(sql, "'chat.updated',", "'chat.renamed',", 1) },
+	})
 }
 
 // liveChatsRule returns the live definition of realtime.rule_chats().

@@ -63,27 +63,18 @@ func TestTakenAddressStopsBeforeTheDatabase(t *testing.T) {
 	}
 }
 
-// viaProxy returns dbURL going through a proxy that refuses connections until told otherwise.
-func viaProxy(t *testing.T, dbURL string) (string, *tcpproxy.Proxy) {
+// refusing returns dbURL going through a proxy that refuses connections until told otherwise.
+func refusing(t *testing.T, dbURL string) (string, *tcpproxy.Proxy) {
 	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := tcpproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	proxied, p := tcpproxy.Database(t, dbURL)
 	p.Refuse(true)
-	u.Host = p.Addr()
-	return u.String(), p
+	return proxied, p
 }
 
 // TestServeWaitsForTheDatabase: a node started before its database logs each attempt and
 // serves once the database answers.
 func TestServeWaitsForTheDatabase(t *testing.T) {
-	dbURL, proxy := viaProxy(t, pgtest.NewDatabase(t))
+	dbURL, proxy := refusing(t, pgtest.NewDatabase(t))
 	node := startServe(t, "DATABASE_URL="+dbURL, "REALTIME_REFERENCE_SCHEMA=true", "REALTIME_JWT_SECRET=s", "REALTIME_DB_WAIT=2m")
 	wait.Until(t, "two attempts logged", func() bool { return strings.Count(node.Logs(), "database not reachable yet, retrying") >= 2 })
 	proxy.Refuse(false)
@@ -96,7 +87,7 @@ func TestServeWaitsForTheDatabase(t *testing.T) {
 // TestCommandsGiveUpAfterTheWait: migrate and triggers wait REALTIME_DB_WAIT, logging each
 // attempt, then fail with one line naming DATABASE_URL and the wait.
 func TestCommandsGiveUpAfterTheWait(t *testing.T) {
-	dbURL, _ := viaProxy(t, pgtest.AdminURL(t))
+	dbURL, _ := refusing(t, pgtest.AdminURL(t))
 	for _, cmd := range [][]string{{"migrate", "up"}, {"triggers", "apply"}} {
 		_, stderr, code := runCLI(t, []string{"DATABASE_URL=" + dbURL, "REALTIME_DB_WAIT=1500ms"}, cmd...)
 		last := lastLine(stderr)

@@ -43,7 +43,9 @@ test("make run serves the demo family and the printed psql command delivers an e
       const applyLine = out.split("\n").find((l) => l.trim().endsWith("bin/realtimed triggers apply") && l.includes("DATABASE_URL="));
       assert.ok(applyLine, "a triggers apply command is printed:\n" + out);
       const { stdout } = await run("bash", ["-c", applyLine.trim()], { cwd: repoRoot });
-      assert.match(stdout, /rules applied: .*tasks\.sql/);
+      assert.match(stdout, /^rules from the folder .*\/sql\/triggers, \d+ files:$/m);
+      assert.match(stdout, /^  unchanged  tasks\.sql$/m);
+      assert.match(stdout, /^rules applied: 0 applied, 0 replaced, \d+ unchanged$/m);
     } finally {
       socket.close();
     }

@@ -58,7 +58,9 @@ test("the guide's rule, added and applied on a running server, delivers its even
 
   writeFileSync(path.join(dir, "rewards.sql"), guideRule() + "\n");
   const { stdout } = await triggersApply();
-  assert.match(stdout, /rules applied: .*rewards\.sql/);
+  assert.match(stdout, /^rules from the folder .*, \d+ files:$/m);
+  assert.match(stdout, /^  applied    rewards\.sql$/m);
+  assert.match(stdout, /^rules applied: 1 applied, 0 replaced, \d+ unchanged$/m);
 
   let rewardId;
   got = await deliveries(server, clients, async () => { rewardId = await addReward("Movie night"); });

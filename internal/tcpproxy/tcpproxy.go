@@ -5,7 +5,9 @@ package tcpproxy
 
 import (
 	"net"
+	"net/url"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -144,4 +146,21 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 			return
 		}
 	}
+}
+
+// Database starts a proxy to the server of a postgres:// URL and returns the URL going through
+// it, for tests that cut or refuse the way to PostgreSQL; the proxy closes when the test ends.
+func Database(t testing.TB, dbURL string) (string, *Proxy) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	u.Host = p.Addr()
+	return u.String(), p
 }

@@ -4,48 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/realtimed/realtimed/sql/triggers"
+	"github.com/realtimed/realtimed/sql/triggers/triggerstest"
 )
-
-// ruleFolder copies the built-in rules into a folder, with edits (file → func of its text);
-// an edit returning "" removes the file.
-func ruleFolder(t *testing.T, edits map[string]func(string) string) string {
-	t.Helper()
-	dir := t.TempDir()
-	builtin, err := triggers.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range builtin.Files {
-		text := f.SQL
-		if edit, ok := edits[f.Name]; ok {
-			text = edit(text)
-		}
-		if text != "" {
-			writeFile(t, dir, f.Name, text)
-		}
-	}
-	for name, edit := range edits {
-		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) && edit("") != "" {
-			writeFile(t, dir, name, edit(""))
-		}
-	}
-	return dir
-}
-
-func writeFile(t *testing.T, dir, name, text string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func configured(t *testing.T, dir string) triggers.Rules {
 	t.Helper()
@@ -114,7 +80,7 @@ func TestRunSaysWhatIsLive(t *testing.T) {
 		t.Fatalf("fresh database against the built-in rules: %+v", rep)
 	}
 
-	dir := ruleFolder(t, map[string]func(string) string{"chats.sql": renamed, "rewards.sql": rewards})
+	dir := triggerstest.Folder(t, map[string]func(string) string{"chats.sql": renamed, "rewards.sql": rewards})
 	folder := configured(t, dir)
 	if folder.Origin != "folder "+dir {
 		t.Fatalf("origin %q", folder.Origin)
@@ -186,7 +152,7 @@ func TestRunSaysWhatIsLive(t *testing.T) {
 // TestDroppedDefinitionsAreReplacements: a file that drops a live trigger replaces live rules.
 func TestDroppedDefinitionsAreReplacements(t *testing.T) {
 	conn := connect(t)
-	dir := ruleFolder(t, map[string]func(string) string{
+	dir := triggerstest.Folder(t, map[string]func(string) string{
 		"chats.sql": func(string) string { return "DROP TRIGGER IF EXISTS realtime_rules ON public.chats;\n" },
 	})
 	rep := run(t, conn, configured(t, dir), triggers.Options{Mode: triggers.KeepDifferent})
@@ -204,7 +170,7 @@ func TestDroppedDefinitionsAreReplacements(t *testing.T) {
 func TestHistoryKeepsTheNewestReplacements(t *testing.T) {
 	conn := connect(t)
 	for i := range 22 {
-		dir := ruleFolder(t, map[string]func(string) string{"chats.sql": func(sql string) string {
+		dir := triggerstest.Folder(t, map[string]func(string) string{"chats.sql": func(sql string) string {
 			return strings.Replace(sql, "'chat.updated',", "'chat.v"+string(rune('a'+i))+"',", 1)
 		}})
 		run(t, conn, configured(t, dir), triggers.Options{Mode: triggers.Replace})
