@@ -98,7 +98,7 @@ type Var struct {
 var Vars = []Var{
 	{"DATABASE_URL", "database-url", "", "PostgreSQL connection string: a postgres:// URL or keyword/value (host=… dbname=…); PG* variables fill in what it leaves out; pool_max_conns etc. size the pool. Required unless PG* variables name the database.",
 		func(c *Config, v string) error { return setDatabase(c, v) }},
-	{"REALTIME_DB_WAIT", "db-wait", "60s", "How long serve, migrate and triggers wait for the database to accept connections at start, retrying with backoff (one log line per attempt). 0: try once.",
+	{"REALTIME_DB_WAIT", "db-wait", "60s", "How long serve, migrate, triggers and demo wait for the database to accept connections at start, retrying with backoff (one log line per attempt). 0: try once.",
 		func(c *Config, v string) error { return setDurationOrZero(&c.DBWait, v) }},
 	{"REALTIME_ADDR", "addr", ":3001", "HTTP listen address (Socket.IO on /socket.io/, /healthz, /readyz).",
 		func(c *Config, v string) error { return setAddr(&c.Addr, v) }},

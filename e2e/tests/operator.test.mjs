@@ -52,6 +52,10 @@ test("doctor passes on a running node and counts its clients", async () => {
     assert.match(line(out.stdout, check), /^ok /, `${check}:\n${out.stdout}`);
   }
   assert.match(line(out.stdout, "rules"), /identical to the built-in set/);
+  // The node's start, as its logs tell it: each migration, then the rules and their source.
+  const logs = server.logs.join("\n");
+  assert.match(logs, /msg="migration applied" name=rule_files set=realtime version=50/);
+  assert.match(logs, /msg="rules applied" applied="\[chat_members\.sql .*\]" replaced="\[\]" source="built-in set/);
 });
 
 test("a rule edited by hand is reported, shown, and kept by a node that starts", async () => {
