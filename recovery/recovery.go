@@ -8,6 +8,15 @@
 // names again, keeps the rooms the user may still be in (chat membership is asked again),
 // claims the session for the new socket, and replays the outbox after the offset for the
 // user's room and those rooms.
+//
+// Clients come back together (every client of a node that failed, of a node that restarts,
+// behind a load balancer that blinked), so the Store does its database work in batches: the
+// restores waiting at one moment are done in three round trips on one connection whatever
+// their number (restore.go), their missed events read in one pass (replay.go), and session
+// writes (connects, room changes, disconnections) stored by one writer, many per statement
+// (writer.go). Queues are bounded: a restore is refused with socketio.ErrRetryLater (the
+// client retries with its backoff) only when the queue is full or the request has waited
+// longer than MaxWait. No step holds a connection while it waits for another.
 package recovery
 
 import (
@@ -15,10 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
@@ -29,8 +38,12 @@ import (
 
 // Config configures a Store.
 type Config struct {
-	// Pool is the database. Required.
+	// Pool serves the restores and replays of connecting sockets. Required.
 	Pool *pgxpool.Pool
+	// Writes serves the session writes (connects, room changes, disconnections); give it a
+	// pool that a reconnect storm does not fill, since a room:join waits for its write. Nil
+	// means Pool.
+	Writes *pgxpool.Pool
 	// Node names this node in realtime.sessions, as in realtime.nodes, whose row the node keeps
 	// fresh (cluster.Cluster.Run). Required.
 	Node string
@@ -51,96 +64,160 @@ type Config struct {
 	// unless a removal published later has been handled already (router.Router.AdmitChat).
 	// Required.
 	Admit func(s *socketio.Socket, chatID string, asOf int64) bool
-	// Timeout bounds each database operation. Zero means 5s.
+	// Timeout bounds each batch's database work (replays: four times as long). Zero means 5s.
 	Timeout time.Duration
+	// Workers is how many batches of restores, and how many of replays, run at once. Zero
+	// means 2.
+	Workers int
+	// MaxBatch bounds the sessions restored (or replayed, or written) by one batch. Zero means
+	// 500.
+	MaxBatch int
+	// QueueLimit bounds the restores, the replays and the session writes waiting for a batch
+	// (each). Zero means 20000.
+	QueueLimit int
+	// MaxWait is how long a restore may wait for its batch before it is refused with
+	// socketio.ErrRetryLater. Zero means 10s.
+	MaxWait time.Duration
 	// Logger receives failures and, at debug level, recoveries. Nil means logrus' standard
 	// logger.
 	Logger logrus.FieldLogger
 }
 
-// Store implements socketio.Recovery on PostgreSQL.
+// Store implements socketio.Recovery on PostgreSQL. Run it (Run) while sockets connect.
 type Store struct {
-	cfg Config
-	log logrus.FieldLogger
+	cfg      Config
+	log      logrus.FieldLogger
+	restores *queue[*restoreReq]
+	replays  *queue[*replayReq]
+	writes   *queue[*write]
+	stopped  chan struct{}
+	stopOnce sync.Once
+	stats    counters
 }
 
 var _ socketio.Recovery = (*Store)(nil)
 
 // New returns a store.
-func New(cfg Config) *Store {
+func New(cfg Config) (*Store, error) {
+	switch {
+	case cfg.Pool == nil:
+		return nil, errors.New("recovery: Config.Pool is required")
+	case cfg.Node == "":
+		return nil, errors.New("recovery: Config.Node is required")
+	case cfg.Window <= 0:
+		return nil, errors.New("recovery: Config.Window is required")
+	case cfg.Position == nil || cfg.Encode == nil || cfg.Membership == nil || cfg.Admit == nil:
+		return nil, errors.New("recovery: Config.Position, Encode, Membership and Admit are required")
+	}
+	if cfg.Writes == nil {
+		cfg.Writes = cfg.Pool
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.NodeSilence <= 0 {
 		cfg.NodeSilence = 30 * time.Second
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.QueueLimit <= 0 {
+		cfg.QueueLimit = 20000
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
-	return &Store{cfg: cfg, log: cfg.Logger}
+	return &Store{
+		cfg: cfg, log: cfg.Logger,
+		restores: newQueue[*restoreReq](cfg.QueueLimit, cfg.MaxBatch),
+		replays:  newQueue[*replayReq](cfg.QueueLimit, cfg.MaxBatch),
+		writes:   newQueue[*write](cfg.QueueLimit, cfg.MaxBatch),
+		stopped:  make(chan struct{}),
+	}, nil
 }
 
-// Save records the session of a socket that connected without recovering one. The session
-// begins at the listener's position: every later event reaches the socket live (its rooms are
-// joined before Save runs).
+// Run does the store's batches until ctx is done; then it stores the session writes still
+// queued (the disconnections of a node shutting down) and returns. Restores and replays asked
+// for after that are refused with socketio.ErrRetryLater, session writes are dropped.
+func (st *Store) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		st.restores.work(ctx, st.cfg.Workers, st.restoreBatch)
+	}()
+	go func() {
+		defer wg.Done()
+		st.replays.work(ctx, st.cfg.Workers, st.replayBatch)
+	}()
+	go func() {
+		defer wg.Done()
+		st.runWriter(ctx)
+	}()
+	wg.Wait()
+	st.stopOnce.Do(func() { close(st.stopped) })
+}
+
+// Save records the session of a socket that connected without recovering one, and returns
+// once it is stored. The session begins at the listener's position: every later event reaches
+// the socket live (its rooms are joined before Save runs).
 func (st *Store) Save(s *socketio.Socket) error {
 	c := router.ClientOf(s)
 	if c == nil {
 		return errors.New("recovery: socket without an authenticated user")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
-	defer cancel()
-	_, err := st.cfg.Pool.Exec(ctx, `INSERT INTO realtime.sessions (pid, user_id, rooms, pos, node, sid)
-		VALUES ($1, $2, $3, $4, $5, $6)`, s.PID(), c.UserID, s.Rooms(), st.cfg.Position(), st.cfg.Node, s.ID())
-	if err != nil {
+	w := &write{kind: opSave, pid: s.PID(), sid: s.ID(), user: c.UserID, rooms: s.Rooms(), pos: st.cfg.Position(),
+		done: make(chan error, 1)}
+	st.submitWrite(w)
+	if err := st.wait(w.done); err != nil {
 		return fmt.Errorf("%w: recovery: saving session: %v", socketio.ErrRetryLater, err)
 	}
 	return nil
 }
 
-// RoomsChanged records the rooms of a session's socket, keeping the highest version.
-func (st *Store) RoomsChanged(s *socketio.Socket, rooms []string, version uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
-	defer cancel()
-	_, err := st.cfg.Pool.Exec(ctx, `UPDATE realtime.sessions SET rooms = $3, rooms_version = $4
-		WHERE pid = $1 AND sid = $2 AND rooms_version < $4`, s.PID(), s.ID(), rooms, int64(version))
-	if err != nil {
-		st.log.WithFields(logrus.Fields{"sid": s.ID()}).WithError(err).
-			Warn("recovery: recording the rooms of a session failed; a recovery would miss the change")
+// RoomsChanged records the rooms of a session's socket, keeping the highest version. A join
+// returns once stored, so that the join is acknowledged only when a recovery would find the
+// room; a leave is stored in the background.
+func (st *Store) RoomsChanged(s *socketio.Socket, rooms []string, version uint64, joined bool) {
+	w := &write{kind: opRooms, pid: s.PID(), sid: s.ID(), rooms: rooms, version: int64(version)}
+	if joined {
+		w.done = make(chan error, 1)
+	}
+	if !st.submitWrite(w) {
+		st.log.WithField("sid", s.ID()).Warn("recovery: too many session writes waiting; a recovery would miss a room change")
+	}
+	if joined {
+		if err := st.wait(w.done); err != nil {
+			st.log.WithFields(logrus.Fields{"sid": s.ID()}).WithError(err).
+				Warn("recovery: recording the rooms of a session failed; a recovery would miss the change")
+		}
 	}
 }
 
 // Disconnected starts the recovery window of a session whose client will try to recover it,
-// and deletes the others, unless another socket has claimed the session meanwhile.
+// and deletes the others, unless another socket has claimed the session meanwhile. It does not
+// wait for the write: if it is lost, the window runs from the node's last heartbeat instead.
 func (st *Store) Disconnected(s *socketio.Socket, reason socketio.DisconnectReason) {
-	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
-	defer cancel()
-	sql := `DELETE FROM realtime.sessions WHERE pid = $1 AND sid = $2`
+	kind := opDelete
 	if reason.Recoverable() {
-		sql = `UPDATE realtime.sessions SET disconnected_at = now() WHERE pid = $1 AND sid = $2`
+		kind = opDisconnected
 	}
-	if _, err := st.cfg.Pool.Exec(ctx, sql, s.PID(), s.ID()); err != nil {
-		// The window then runs from the node's last heartbeat instead.
-		st.log.WithFields(logrus.Fields{"sid": s.ID(), "reason": string(reason)}).WithError(err).
-			Warn("recovery: recording a disconnection failed")
+	if !st.submitWrite(&write{kind: kind, pid: s.PID(), sid: s.ID()}) {
+		st.log.WithFields(logrus.Fields{"sid": s.ID(), "reason": string(reason)}).
+			Warn("recovery: too many session writes waiting; a disconnection was not recorded")
 	}
-}
-
-// session is a row of realtime.sessions.
-type session struct {
-	user  string
-	rooms []string
-	pos   int64
-}
-
-// admitted is a chat room of a session with the stream position its membership check is as of.
-type admitted struct {
-	room, chatID string
-	asOf         int64
 }
 
 // Restore resumes session pid for a socket the middlewares accepted: nil when the session is
-// unknown, expired, another user's, or when the events after the offset have been pruned.
+// unknown, expired, another user's, or when the events after the offset have been pruned. It
+// waits for the batch that restores it; ErrRetryLater (wrapped) when the database cannot
+// answer, or when the node is overloaded (the queue is full, or the request waited MaxWait).
 func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Session, error) {
 	c := router.ClientOf(s)
 	if c == nil {
@@ -156,159 +233,47 @@ func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Sess
 		}
 		clientOffset = n
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
-	defer cancel()
-	var out *socketio.Session
-	err := pgx.BeginFunc(ctx, st.cfg.Pool, func(tx pgx.Tx) error {
-		sess, err := st.lock(ctx, tx, pid)
-		if err != nil || sess == nil {
-			return err
-		}
-		if sess.user != c.UserID {
-			log.Info("recovery: a session was claimed with another user's token; not recovered")
-			return nil
-		}
-		after := max(sess.pos, clientOffset)
-		if ok, err := st.replayable(ctx, tx, after, log); err != nil || !ok {
-			return err
-		}
-		chats, err := st.authorized(ctx, s, c.UserID, sess.rooms)
-		if err != nil {
-			return err
-		}
-		rooms := make([]string, len(chats))
-		for i, a := range chats {
-			rooms[i] = a.room
-		}
-		all := append([]string{router.UserRoom(c.UserID)}, rooms...)
-		if _, err := tx.Exec(ctx, `UPDATE realtime.sessions SET node = $2, sid = $3, rooms = $4, rooms_version = 0,
-			disconnected_at = NULL WHERE pid = $1`, pid, st.cfg.Node, s.ID(), all); err != nil {
-			return fmt.Errorf("claiming the session: %w", err)
-		}
-		out = &socketio.Session{
-			After:     after,
-			Rooms:     rooms,
-			Replay:    st.replayer(s, c.UserID, chats, after),
-			Abandoned: func() { st.abandon(pid, s.ID()) },
-		}
-		return nil
-	})
-	if err != nil {
-		// The database could not answer: the client retries later with the same pid and offset.
-		return nil, fmt.Errorf("%w: recovery: restoring a session: %v", socketio.ErrRetryLater, err)
+	r := &restoreReq{s: s, user: c.UserID, pid: pid, offset: clientOffset, queued: time.Now(), log: log,
+		done: make(chan restored, 1)}
+	if !st.restores.push(r) {
+		st.stats.overloaded.Add(1)
+		return nil, fmt.Errorf("%w: recovery: overloaded: %d restores are waiting already", socketio.ErrRetryLater, cap(st.restores.ch))
 	}
-	if out != nil {
-		log.WithFields(logrus.Fields{"after": out.After, "rooms": out.Rooms}).Debug("recovery: resuming a session")
-	}
-	return out, nil
-}
-
-// lock reads a session that can still be recovered and locks it against a concurrent claim.
-func (st *Store) lock(ctx context.Context, tx pgx.Tx, pid string) (*session, error) {
-	var sess session
-	err := tx.QueryRow(ctx, `SELECT s.user_id, s.rooms, s.pos FROM realtime.sessions s
-		LEFT JOIN realtime.nodes n ON n.id = s.node
-		WHERE s.pid = $1 AND coalesce(s.disconnected_at, n.seen_at + $3::interval, '-infinity') > now() - $2::interval
-		FOR UPDATE OF s`, pid, st.cfg.Window, st.cfg.NodeSilence).Scan(&sess.user, &sess.rooms, &sess.pos)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the session: %w", err)
-	}
-	return &sess, nil
-}
-
-// replayable reports whether every event after the offset is still in the outbox, and whether
-// the offset belongs to this stream at all (it is not beyond the newest position drawn).
-func (st *Store) replayable(ctx context.Context, tx pgx.Tx, after int64, log logrus.FieldLogger) (bool, error) {
-	var pruned, drawn int64
-	err := tx.QueryRow(ctx, `SELECT realtime.pruned_through(),
-		(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM realtime.events_pos_seq)`).Scan(&pruned, &drawn)
-	if err != nil {
-		return false, fmt.Errorf("reading the stream's bounds: %w", err)
-	}
-	switch {
-	case after < pruned:
-		log.WithFields(logrus.Fields{"after": after, "pruned_through": pruned}).Info("recovery: the missed events were pruned; not recovered")
-		return false, nil
-	case after > drawn:
-		log.WithFields(logrus.Fields{"after": after, "head": drawn}).Info("recovery: an offset beyond the stream; not recovered")
-		return false, nil
-	}
-	return true, nil
-}
-
-// authorized returns the chat rooms of a session that the user may still be in (the user's own
-// room is joined again by authentication; no other room is allowed): those whose membership
-// the database confirms, unless a removal handled since says otherwise.
-func (st *Store) authorized(ctx context.Context, s *socketio.Socket, user string, rooms []string) ([]admitted, error) {
-	var out []admitted
-	for _, room := range rooms {
-		chatID, ok := strings.CutPrefix(room, router.ChatRoom(""))
-		if !ok || chatID == "" {
-			continue
-		}
-		access, asOf, err := st.cfg.Membership.Check(ctx, user, chatID)
-		if errors.Is(err, router.ErrBadChatID) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if access == router.Member && st.cfg.Admit(s, chatID, asOf) {
-			out = append(out, admitted{room: room, chatID: chatID, asOf: asOf})
-		}
-	}
-	return out, nil
-}
-
-// replayer returns the Replay of a session: the outbox after a position, for the user's room
-// and the session's chat rooms, in order. It runs once the socket is in its rooms: a removal
-// from a chat handled between the membership check and then found the socket outside the room,
-// so the admission is checked again and the socket leaves a room it is no longer admitted to.
-func (st *Store) replayer(s *socketio.Socket, user string, chats []admitted, after int64) func(emit func(*socketio.Encoded) error) error {
-	return func(emit func(*socketio.Encoded) error) error {
-		rooms := []string{router.UserRoom(user)}
-		for _, a := range chats {
-			if !st.cfg.Admit(s, a.chatID, a.asOf) {
-				s.Leave(a.room)
-				continue
-			}
-			rooms = append(rooms, a.room)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 4*st.cfg.Timeout)
-		defer cancel()
-		rows, err := st.cfg.Pool.Query(ctx, `SELECT id, pos, event, users, rooms, payload FROM realtime.events
-			WHERE pos > $1 AND (users && $2 OR rooms && $3) ORDER BY pos`, after, []string{user}, rooms)
-		if err != nil {
-			return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var e listener.Envelope
-			if err := rows.Scan(&e.ID, &e.Pos, &e.Event, &e.Users, &e.Rooms, &e.Payload); err != nil {
-				return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
-			}
-			if e.Event == "" || len(e.Payload) == 0 || string(e.Payload) == "null" || router.IsInternal(&e) {
-				continue // as the listener and the router: never delivered
-			}
-			if err := emit(st.cfg.Encode(&e)); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("%w: recovery: reading missed events: %v", socketio.ErrRetryLater, err)
-		}
-		return nil
+	select {
+	case out := <-r.done:
+		return out.sess, out.err
+	case <-st.stopped:
+		return nil, fmt.Errorf("%w: %v", socketio.ErrRetryLater, errStopped)
 	}
 }
 
-// abandon deletes a session claimed by a socket that could not resume it after all.
-func (st *Store) abandon(pid, sid string) {
-	ctx, cancel := context.WithTimeout(context.Background(), st.cfg.Timeout)
-	defer cancel()
-	if _, err := st.cfg.Pool.Exec(ctx, `DELETE FROM realtime.sessions WHERE pid = $1 AND sid = $2`, pid, sid); err != nil {
-		st.log.WithField("sid", sid).WithError(err).Warn("recovery: deleting an abandoned session failed")
+// Stats are the store's counters since it started.
+type Stats struct {
+	Recovered      int64 // sessions restored
+	NotRecovered   int64 // restores that found no session this socket may resume
+	RetryLater     int64 // restores refused because the database could not answer
+	Overloaded     int64 // restores and replays refused because the queue was full or they waited too long
+	RestoreBatches int64 // batches of restores that reached the database
+	ReplayBatches  int64
+	Writes         int64 // session writes stored (or failed)
+	WriteBatches   int64
+	WritesDropped  int64 // session writes refused because the queue was full
+	Waiting        int   // restores waiting now
+}
+
+type counters struct {
+	recovered, notRecovered, retryLater, overloaded     atomic.Int64
+	restoreBatches, replayBatches, writes, writeBatches atomic.Int64
+	writesDropped                                       atomic.Int64
+}
+
+// Stats returns the store's counters.
+func (st *Store) Stats() Stats {
+	c := &st.stats
+	return Stats{
+		Recovered: c.recovered.Load(), NotRecovered: c.notRecovered.Load(), RetryLater: c.retryLater.Load(),
+		Overloaded: c.overloaded.Load(), RestoreBatches: c.restoreBatches.Load(), ReplayBatches: c.replayBatches.Load(),
+		Writes: c.writes.Load(), WriteBatches: c.writeBatches.Load(), WritesDropped: c.writesDropped.Load(),
+		Waiting: st.restores.len(),
 	}
 }

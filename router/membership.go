@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,13 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// BatchQuerier also sends many queries in one round trip: a *pgxpool.Pool, a *pgxpool.Conn, a
+// *pgx.Conn or a transaction.
+type BatchQuerier interface {
+	Querier
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // Membership decides who may be in a chat room, in the database. It is the one place that
 // answers "is user U a member of chat C", for room:join and for recovered connections.
 type Membership struct {
@@ -72,8 +80,20 @@ func NewMembership(db Querier, query string) *Membership {
 // reflected in the answer, one above it is not. Errors: ErrBadChatID (wrapped) when the database
 // refuses the chat id as malformed; any other error means the answer is unknown.
 func (m *Membership) Check(ctx context.Context, userID, chatID string) (access Access, asOf int64, err error) {
-	var member bool
-	err = m.db.QueryRow(ctx, m.query, chatID, userID).Scan(&asOf, &member)
+	return m.checkOn(ctx, m.db, userID, chatID)
+}
+
+func (m *Membership) checkOn(ctx context.Context, db Querier, userID, chatID string) (Access, int64, error) {
+	var (
+		member bool
+		asOf   int64
+	)
+	err := db.QueryRow(ctx, m.query, chatID, userID).Scan(&asOf, &member)
+	return answer(err, member, asOf, chatID)
+}
+
+// answer turns the outcome of one membership query into Check's results.
+func answer(err error, member bool, asOf int64, chatID string) (Access, int64, error) {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return NoSuchChat, 0, nil
@@ -87,4 +107,48 @@ func (m *Membership) Check(ctx context.Context, userID, chatID string) (access A
 		return Member, asOf, nil
 	}
 	return NotMember, asOf, nil
+}
+
+// MembershipCheck is one question of CheckMany and, once it returned, its answer.
+type MembershipCheck struct {
+	UserID, ChatID string
+	// Access and AsOf are as Check returns them; Err is the check's own error (ErrBadChatID
+	// wrapped when the database refused the chat id).
+	Access Access
+	AsOf   int64
+	Err    error
+}
+
+// CheckMany answers every check in one round trip on db (a connection the caller holds: no
+// other connection is asked for), each as Check would. It returns an error only when the
+// database could not answer at all; a chat id the database refuses is that check's Err (the
+// others are then asked one by one, since a failed query ends the round trip's transaction).
+func (m *Membership) CheckMany(ctx context.Context, db BatchQuerier, checks []MembershipCheck) error {
+	if len(checks) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for i := range checks {
+		c := &checks[i]
+		var member bool
+		b.Queue(m.query, c.ChatID, c.UserID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&c.AsOf, &member)
+			c.Access, c.AsOf, c.Err = answer(err, member, c.AsOf, c.ChatID)
+			return c.Err
+		})
+	}
+	err := db.SendBatch(ctx, b).Close()
+	if err == nil {
+		return nil
+	}
+	if !slices.ContainsFunc(checks, func(c MembershipCheck) bool { return errors.Is(c.Err, ErrBadChatID) }) {
+		return fmt.Errorf("checking the membership of %d chats: %w", len(checks), err)
+	}
+	for i := range checks {
+		c := &checks[i]
+		if c.Access, c.AsOf, c.Err = m.checkOn(ctx, db, c.UserID, c.ChatID); c.Err != nil && !errors.Is(c.Err, ErrBadChatID) {
+			return c.Err
+		}
+	}
+	return nil
 }

@@ -19,7 +19,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]bool{
 		"serving":  !s.stopping.Load(),
-		"database": s.pool.Ping(ctx) == nil,
+		"database": s.pools.health.Ping(ctx) == nil,
 		"listener": s.listener.Ready(),
 	}
 	status := http.StatusOK

@@ -1,4 +1,4 @@
-// Package server assembles realtimed: the PostgreSQL pool, the listener, the router, the
+// Package server assembles realtimed: the PostgreSQL pools, the listener, the router, the
 // Socket.IO server and the HTTP endpoints, with ordered startup and graceful shutdown.
 package server
 
@@ -37,7 +37,8 @@ import (
 type Server struct {
 	cfg      config.Config
 	log      *logrus.Logger
-	pool     *pgxpool.Pool
+	pool     *pgxpool.Pool // pools.main
+	pools    *pools
 	io       *socketio.Server
 	listener *listener.Listener
 	router   *router.Router
@@ -57,30 +58,38 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 	if err := cfg.RequireDatabase(); err != nil {
 		return nil, err
 	}
-	pool, err := cfg.DB.NewPool(ctx, "realtimed", 0)
+	pools, err := newPools(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
 	}
-	a, err := newAuth(cfg, pool, log)
+	s, err := build(cfg, log, pools)
 	if err != nil {
-		pool.Close()
+		pools.close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, pool: pool, auth: a}
+	return s, nil
+}
+
+// build builds the node on its pools.
+func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error) {
+	pool := pools.main
+	a, err := newAuth(cfg, pools.connect, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, pool: pool, pools: pools, auth: a}
 	s.cluster, err = cluster.New(cluster.Config{Node: cluster.NewNodeID(), Addr: cfg.Addr, Pool: pool, Logger: log})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	s.metrics = metrics.New(metrics.Sources{
 		Transports: func() map[string]int { return s.io.Engine().TransportCounts() },
 		Rooms:      func(f func(string, int)) { s.io.Of("/").EachRoom(f) },
 		Listener:   nil, // set below, once the listener exists
-		DB:         pool,
+		DB:         pools.health,
 	})
 	if cfg.TLSCert != "" {
 		if s.certs, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, log); err != nil {
-			pool.Close()
 			return nil, &config.InvalidError{Err: err}
 		}
 	}
@@ -118,20 +127,21 @@ func New(ctx context.Context, cfg config.Config, log *logrus.Logger) (*Server, e
 		Connect: cfg.DB.Connector(listener.ApplicationName), Logger: log, OnControl: s.cluster.Deliver,
 	}, s.router.Deliver)
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	s.metrics.SetListener(s.listener)
 	if s.admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Cluster: s.cluster, Namespace: ns, Logger: log}); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	if cfg.RecoveryWindow > 0 {
-		s.recovery = recovery.New(recovery.Config{
-			Pool: pool, Node: s.cluster.Node(), Window: cfg.RecoveryWindow, NodeSilence: s.cluster.Silence(),
-			Position: s.listener.Position, Encode: s.router.Encode, Membership: s.router.Membership(),
-			Admit: s.router.AdmitChat, Logger: log,
+		s.recovery, err = recovery.New(recovery.Config{
+			Pool: pools.connect, Writes: pool, Node: s.cluster.Node(), Window: cfg.RecoveryWindow,
+			NodeSilence: s.cluster.Silence(), Position: s.listener.Position, Encode: s.router.Encode,
+			Membership: s.router.Membership(), Admit: s.router.AdmitChat, Logger: log,
 		})
+		if err != nil {
+			return nil, err
+		}
 		ns.SetRecovery(s.recovery)
 	}
 	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow,
@@ -233,7 +243,7 @@ func (s *Server) Run(ctx context.Context) error {
 // refused, every client is closed so that it reconnects (to another node if there is one), and
 // the listener stops, all within the shutdown timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	defer s.pool.Close()
+	defer s.pools.close()
 	lctx, stopListener := context.WithCancel(context.Background())
 	listenerDone := make(chan struct{})
 	go func() {
@@ -250,6 +260,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.cluster.Announce(ctx); err != nil {
 		s.log.WithError(err).Warn("announcing the node failed; Run retries")
 	}
+	rctx, stopRecovery := context.WithCancel(context.Background())
+	recoveryDone := make(chan struct{})
+	go func() {
+		defer close(recoveryDone)
+		if s.recovery != nil {
+			s.recovery.Run(rctx)
+		}
+	}()
 	prunerDone := make(chan struct{})
 	go func() {
 		defer close(prunerDone)
@@ -280,6 +298,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = fmt.Errorf("http server: %w", err)
 	}
 	s.shutdown(httpSrv)
+	// The sessions' disconnections are stored before the node leaves the cluster: once its row
+	// is gone, the window of its sessions that still look connected is over.
+	stopRecovery()
+	<-recoveryDone
 	stopListener()
 	stopCluster()
 	<-listenerDone

@@ -337,7 +337,7 @@ func (n *Namespace) join(s *Socket, rooms []string) {
 			n.index(s, room)
 		}
 	}
-	n.roomsChangedLocked(s, changed)
+	n.roomsChangedLocked(s, changed, true)
 }
 
 func (n *Namespace) leave(s *Socket, room string) {
@@ -353,12 +353,12 @@ func (n *Namespace) leave(s *Socket, room string) {
 			break
 		}
 	}
-	n.roomsChangedLocked(s, changed)
+	n.roomsChangedLocked(s, changed, false)
 }
 
 // roomsChangedLocked unlocks n.mu and, when the rooms of a connected socket with a session
-// changed, tells the Recovery.
-func (n *Namespace) roomsChangedLocked(s *Socket, changed bool) {
+// changed, tells the Recovery (joined: rooms were added).
+func (n *Namespace) roomsChangedLocked(s *Socket, changed, joined bool) {
 	if !changed || n.recovery == nil || s.pid == "" || s.state != socketConnected {
 		n.mu.Unlock()
 		return
@@ -366,7 +366,7 @@ func (n *Namespace) roomsChangedLocked(s *Socket, changed bool) {
 	s.roomsVersion++
 	version, rooms := s.roomsVersion, append([]string(nil), s.rooms...)
 	n.mu.Unlock()
-	n.recovery.RoomsChanged(s, rooms, version)
+	n.recovery.RoomsChanged(s, rooms, version, joined)
 }
 
 func (n *Namespace) roomsOf(s *Socket) []string {

@@ -58,8 +58,12 @@ type Recovery interface {
 	Restore(s *Socket, pid, offset string) (*Session, error)
 	// RoomsChanged is called after a connected socket that has a pid joined or left rooms, with
 	// its rooms and a version that increases with each change of this socket (calls may
-	// overlap: keep the highest version).
-	RoomsChanged(s *Socket, rooms []string, version uint64)
+	// overlap: keep the highest version). joined tells whether rooms were added: such a change
+	// should be stored before RoomsChanged returns (whoever joined the socket acknowledges the
+	// join afterwards, and a recovery must find the room). A change that only took rooms away
+	// may be stored later: RoomsChanged then should not block (it runs, for instance, on the
+	// goroutine that delivers revocations).
+	RoomsChanged(s *Socket, rooms []string, version uint64, joined bool)
 	// Disconnected is called once when a socket that has a pid leaves its namespace.
 	// reason.Recoverable() tells whether its client will try to recover the session.
 	Disconnected(s *Socket, reason DisconnectReason)

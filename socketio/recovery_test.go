@@ -37,6 +37,7 @@ type rcRoomsChange struct {
 	pid     string
 	rooms   []string
 	version uint64
+	joined  bool
 }
 
 // memRecovery is a Recovery over maps. beforeReplay, when set, runs at the start of a replay.
@@ -119,10 +120,10 @@ func (m *memRecovery) Restore(s *Socket, pid, offset string) (*Session, error) {
 	}}, nil
 }
 
-func (m *memRecovery) RoomsChanged(s *Socket, rooms []string, version uint64) {
+func (m *memRecovery) RoomsChanged(s *Socket, rooms []string, version uint64, joined bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.roomsChanges = append(m.roomsChanges, rcRoomsChange{s.PID(), rooms, version})
+	m.roomsChanges = append(m.roomsChanges, rcRoomsChange{s.PID(), rooms, version, joined})
 	if sess := m.sessions[s.PID()]; sess != nil {
 		sess.rooms = rooms
 	}
@@ -606,15 +607,15 @@ func TestRecoveryRoomsChanged(t *testing.T) {
 	c.call("leave", "chat:9") // not in it: no call
 	_, _, changes := rec.snapshot()
 	want := []rcRoomsChange{
-		{reply.PID, []string{"user:u1", "chat:1"}, 1},
-		{reply.PID, []string{"user:u1", "chat:1", "chat:2"}, 2},
-		{reply.PID, []string{"user:u1", "chat:2"}, 3},
+		{reply.PID, []string{"user:u1", "chat:1"}, 1, true},
+		{reply.PID, []string{"user:u1", "chat:1", "chat:2"}, 2, true},
+		{reply.PID, []string{"user:u1", "chat:2"}, 3, false},
 	}
 	if len(changes) != len(want) {
 		t.Fatalf("changes %+v, want %+v", changes, want)
 	}
 	for i := range want {
-		if changes[i].pid != want[i].pid || !slices.Equal(changes[i].rooms, want[i].rooms) || changes[i].version != want[i].version {
+		if changes[i].pid != want[i].pid || !slices.Equal(changes[i].rooms, want[i].rooms) || changes[i].version != want[i].version || changes[i].joined != want[i].joined {
 			t.Fatalf("change %d: %+v, want %+v", i, changes[i], want[i])
 		}
 	}
