@@ -17,6 +17,7 @@ import (
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/internal/servertest"
 	"github.com/realtimed/realtimed/internal/siotest"
+	"github.com/realtimed/realtimed/server"
 )
 
 // The Store's edge cases, through a real node (server, router, listener) and a raw client.
@@ -27,25 +28,31 @@ const secret = "recovery-test"
 type node struct {
 	url  string
 	pool *pgxpool.Pool
+	srv  *server.Server
 }
 
-// startNode serves a node on a fresh database until the test ends.
-func startNode(t *testing.T, env map[string]string) *node {
+// startNode serves a node on a fresh database until the test ends. poolParams, when given,
+// are added to the node's DATABASE_URL (e.g. "pool_max_conns=1").
+func startNode(t *testing.T, env map[string]string, poolParams ...string) *node {
 	t.Helper()
 	dbURL := pgtest.NewDatabase(t)
-	vars := map[string]string{"DATABASE_URL": dbURL, "REALTIME_JWT_SECRET": secret, "REALTIME_HANDSHAKE_RATE": "0"}
+	nodeURL := dbURL
+	for _, p := range poolParams {
+		nodeURL += "&" + p
+	}
+	vars := map[string]string{"DATABASE_URL": nodeURL, "REALTIME_JWT_SECRET": secret, "REALTIME_HANDSHAKE_RATE": "0"}
 	for k, v := range env {
 		vars[k] = v
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	_, url := servertest.Start(t, vars, log)
+	srv, url := servertest.Start(t, vars, log)
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	n := &node{url: url, pool: pool}
+	n := &node{url: url, pool: pool, srv: srv}
 	n.waitReady(t)
 	return n
 }
@@ -80,6 +87,17 @@ func (n *node) publish(t *testing.T, user, event string, payload string) int64 {
 	t.Helper()
 	var pos int64
 	n.exec(t, `SELECT realtime.publish($1, ARRAY[$2], '{}', $3::jsonb)`, event, user, payload)
+	if err := n.pool.QueryRow(context.Background(), `SELECT max(pos) FROM realtime.events`).Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	return pos
+}
+
+// publishRoom publishes an event to a room and returns its position.
+func (n *node) publishRoom(t *testing.T, room, event string, payload string) int64 {
+	t.Helper()
+	var pos int64
+	n.exec(t, `SELECT realtime.publish($1, '{}', ARRAY[$2], $3::jsonb)`, event, room, payload)
 	if err := n.pool.QueryRow(context.Background(), `SELECT max(pos) FROM realtime.events`).Scan(&pos); err != nil {
 		t.Fatal(err)
 	}

@@ -184,6 +184,9 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // SocketIO returns the node's Socket.IO server.
 func (s *Server) SocketIO() *socketio.Server { return s.io }
 
+// Recovery returns the node's recovery store (nil when connection-state recovery is off).
+func (s *Server) Recovery() *recovery.Store { return s.recovery }
+
 // Prepare applies pending migrations and the rule files, as configured, and writes the
 // settings realtime.publish reads (the maximum event size).
 func (s *Server) Prepare(ctx context.Context) error {

@@ -50,6 +50,9 @@ type Conn struct {
 	PID string
 	// Refused is the CONNECT_ERROR payload when the server refused.
 	Refused *ConnectError
+
+	pending []string // packets read while Call waited for its ack, for Next
+	nextAck int
 }
 
 // ErrClosed reports that the server closed the connection instead of answering CONNECT
@@ -189,6 +192,11 @@ func (c *Conn) Next(ctx context.Context) (string, error) {
 		_ = c.ws.SetReadDeadline(deadline)
 		defer c.ws.SetReadDeadline(time.Time{})
 	}
+	if len(c.pending) > 0 {
+		p := c.pending[0]
+		c.pending = c.pending[1:]
+		return p, nil
+	}
 	for {
 		msg, err := c.read()
 		if err != nil {
@@ -196,6 +204,36 @@ func (c *Conn) Next(ctx context.Context) (string, error) {
 		}
 		if strings.HasPrefix(msg, "4") {
 			return msg[1:], nil
+		}
+	}
+}
+
+// Call emits event with arg and an ack id, and returns the ack's arguments (a JSON array).
+// Packets that arrive meanwhile are kept for Next.
+func (c *Conn) Call(ctx context.Context, event string, arg any) (string, error) {
+	payload, err := json.Marshal([]any{event, arg})
+	if err != nil {
+		return "", err
+	}
+	id := fmt.Sprint(c.nextAck)
+	c.nextAck++
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("42"+id+string(payload))); err != nil {
+		return "", fmt.Errorf("siotest: sending %s: %w", event, err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = c.ws.SetReadDeadline(deadline)
+		defer c.ws.SetReadDeadline(time.Time{})
+	}
+	for {
+		msg, err := c.read()
+		if err != nil {
+			return "", err
+		}
+		if ack, ok := strings.CutPrefix(msg, "43"+id+"["); ok {
+			return "[" + ack, nil
+		}
+		if strings.HasPrefix(msg, "4") {
+			c.pending = append(c.pending, msg[1:])
 		}
 	}
 }
