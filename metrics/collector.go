@@ -22,6 +22,16 @@ type Sources struct {
 	// DB is queried at scrape time for the outbox head, the listener's lag and the NOTIFY
 	// queue usage.
 	DB *pgxpool.Pool
+	// Pools returns the node's connection pools by name, for their statistics.
+	Pools func() map[string]*pgxpool.Pool
+	// Recovery returns the recovery store's counters (nil: recovery is off).
+	Recovery func() RecoveryStats
+}
+
+// RecoveryStats are the counters of connection-state recovery that /metrics shows.
+type RecoveryStats struct {
+	Recovered, NotRecovered, RetryLater, Overloaded int64
+	Waiting                                         int
 }
 
 // dbTimeout bounds the scrape-time database query.
@@ -46,6 +56,11 @@ var (
 	descLagEvents   = desc("listener_lag_events", "Committed events the listener has not delivered yet (outbox head - listener position).")
 	descLagSeconds  = desc("listener_lag_seconds", "Age of the oldest committed event the listener has not delivered yet; 0 when caught up.")
 	descQueueUsage  = desc("notification_queue_usage", "pg_notification_queue_usage(): fraction of PostgreSQL's NOTIFY queue in use (alert well below 1).")
+	descPoolConns   = desc("db_pool_connections", "Connections of each of the node's pools: acquired (in use), idle, max.", "pool", "state")
+	descPoolWaits   = desc("db_pool_acquire_waits_total", "Acquisitions that had to wait for a connection, by pool.", "pool")
+	descPoolWaited  = desc("db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection, by pool.", "pool")
+	descRecoveries  = desc("recoveries_total", "Connection-state recoveries asked for, by result: recovered, not_recovered (no session this socket may resume), retry_later (the database could not answer), overloaded (the queue was full or the wait too long).", "result")
+	descRecWaiting  = desc("recovery_queue", "Restores waiting for a batch.")
 )
 
 // stateCollector reads the node's state when Prometheus scrapes.
@@ -58,6 +73,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descConnections, descRooms, descMemberships, descLConnected, descLPosition, descLReconnects,
 		descLSkipped, descLDuplicates, descLCaughtUp, descDBUp, descHead, descLagEvents, descLagSeconds, descQueueUsage,
+		descPoolConns, descPoolWaits, descPoolWaited, descRecoveries, descRecWaiting,
 	} {
 		ch <- d
 	}
@@ -84,6 +100,28 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.DB != nil {
 		c.collectDatabase(ch)
+	}
+	if c.src.Pools != nil {
+		c.collectPools(ch)
+	}
+	if c.src.Recovery != nil {
+		r := c.src.Recovery()
+		for result, n := range map[string]int64{"recovered": r.Recovered, "not_recovered": r.NotRecovered,
+			"retry_later": r.RetryLater, "overloaded": r.Overloaded} {
+			ch <- prometheus.MustNewConstMetric(descRecoveries, prometheus.CounterValue, float64(n), result)
+		}
+		ch <- prometheus.MustNewConstMetric(descRecWaiting, prometheus.GaugeValue, float64(r.Waiting))
+	}
+}
+
+func (c *stateCollector) collectPools(ch chan<- prometheus.Metric) {
+	for name, pool := range c.src.Pools() {
+		st := pool.Stat()
+		ch <- prometheus.MustNewConstMetric(descPoolConns, prometheus.GaugeValue, float64(st.AcquiredConns()), name, "acquired")
+		ch <- prometheus.MustNewConstMetric(descPoolConns, prometheus.GaugeValue, float64(st.IdleConns()), name, "idle")
+		ch <- prometheus.MustNewConstMetric(descPoolConns, prometheus.GaugeValue, float64(st.MaxConns()), name, "max")
+		ch <- prometheus.MustNewConstMetric(descPoolWaits, prometheus.CounterValue, float64(st.EmptyAcquireCount()), name)
+		ch <- prometheus.MustNewConstMetric(descPoolWaited, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds(), name)
 	}
 }
 

@@ -112,6 +112,9 @@ func New(src Sources) *Metrics {
 // Call it before serving.
 func (m *Metrics) SetListener(l *listener.Listener) { m.state.src.Listener = l }
 
+// SetRecovery sets where the recovery counters come from, before the first scrape.
+func (m *Metrics) SetRecovery(f func() RecoveryStats) { m.state.src.Recovery = f }
+
 // Registry returns the registry, for tests and extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 

@@ -74,3 +74,8 @@ func (p *pools) close() {
 		}
 	}
 }
+
+// byName returns the pools by their names in pg_stat_activity.
+func (p *pools) byName() map[string]*pgxpool.Pool {
+	return map[string]*pgxpool.Pool{mainPoolName: p.main, connectPoolName: p.connect, healthPoolName: p.health}
+}

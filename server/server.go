@@ -87,6 +87,7 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 		Rooms:      func(f func(string, int)) { s.io.Of("/").EachRoom(f) },
 		Listener:   nil, // set below, once the listener exists
 		DB:         pools.health,
+		Pools:      pools.byName,
 	})
 	if cfg.TLSCert != "" {
 		if s.certs, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, log); err != nil {
@@ -143,6 +144,11 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 			return nil, err
 		}
 		ns.SetRecovery(s.recovery)
+		s.metrics.SetRecovery(func() metrics.RecoveryStats {
+			st := s.recovery.Stats()
+			return metrics.RecoveryStats{Recovered: st.Recovered, NotRecovered: st.NotRecovered,
+				RetryLater: st.RetryLater, Overloaded: st.Overloaded, Waiting: st.Waiting}
+		})
 	}
 	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow,
 		NodeSilence: s.cluster.Silence(), Logger: log})
@@ -183,6 +189,15 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // SocketIO returns the node's Socket.IO server.
 func (s *Server) SocketIO() *socketio.Server { return s.io }
+
+// Pools returns the node's connection pools by name (application_name).
+func (s *Server) Pools() map[string]*pgxpool.Pool { return s.pools.byName() }
+
+// Cluster returns the node's membership in the cluster.
+func (s *Server) Cluster() *cluster.Cluster { return s.cluster }
+
+// Pruner returns the node's retention pruner.
+func (s *Server) Pruner() *retention.Pruner { return s.pruner }
 
 // Recovery returns the node's recovery store (nil when connection-state recovery is off).
 func (s *Server) Recovery() *recovery.Store { return s.recovery }
