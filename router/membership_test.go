@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +45,15 @@ func newChatFixture(t testing.TB) chatFixture {
 	return f
 }
 
-func TestMembershipCheck(t *testing.T) {
-	f := newChatFixture(t)
-	m := router.NewMembership(f.pool, "")
-	tests := []struct {
-		name       string
-		user, chat string
-		want       router.Access
-		wantErr    error
-	}{
+type membershipCase struct {
+	name       string
+	user, chat string
+	want       router.Access
+	wantErr    error
+}
+
+func membershipCases(f chatFixture) []membershipCase {
+	return []membershipCase{
 		{"member", f.member, f.chatID, router.Member, nil},
 		{"not a member", f.other, f.chatID, router.NotMember, nil},
 		{"user id that is not a uuid", "user-1", f.chatID, router.NotMember, nil},
@@ -61,7 +62,12 @@ func TestMembershipCheck(t *testing.T) {
 		{"uuid in upper case (rules publish to the lowercase room)", f.member, strings.ToUpper(f.chatID), router.NoSuchChat, nil},
 		{"uuid in braces", f.member, "{" + f.chatID + "}", router.NoSuchChat, nil},
 	}
-	for _, tt := range tests {
+}
+
+func TestMembershipCheck(t *testing.T) {
+	f := newChatFixture(t)
+	m := router.NewMembership(f.pool, "")
+	for _, tt := range membershipCases(f) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -73,6 +79,39 @@ func TestMembershipCheck(t *testing.T) {
 				t.Fatalf("access = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMembershipCheckMany: every check of a batch answered in one round trip on one connection
+// as Check answers it, with and without a chat id the database refuses (which ends the round
+// trip's transaction: the others are then asked one by one).
+func TestMembershipCheckMany(t *testing.T) {
+	f := newChatFixture(t)
+	m := router.NewMembership(f.pool, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	all := membershipCases(f)
+	for _, cases := range [][]membershipCase{all, slices.DeleteFunc(slices.Clone(all), func(c membershipCase) bool { return c.wantErr != nil })} {
+		checks := make([]router.MembershipCheck, len(cases))
+		for i, c := range cases {
+			checks[i] = router.MembershipCheck{UserID: c.user, ChatID: c.chat}
+		}
+		if err := m.CheckMany(ctx, conn, checks); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range cases {
+			if got := checks[i]; got.Access != c.want || !errors.Is(got.Err, c.wantErr) || (c.want != router.NoSuchChat) != (got.AsOf > 0) {
+				t.Errorf("%s: %+v, want %v, error %v", c.name, got, c.want, c.wantErr)
+			}
+		}
+	}
+	if err := m.CheckMany(ctx, conn, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
