@@ -90,13 +90,26 @@ func WebsocketURL(base string) (string, error) {
 type Client struct {
 	ws     *websocket.Conn
 	sid    string
+	pid    string
 	buf    []byte // reused for every received message
 	nextID int
+}
+
+// Session is what a client sends to recover its connection state (socket.io-client >= 4.6):
+// the pid of its previous CONNECT reply and the offset of the last event it received.
+type Session struct {
+	PID, Offset string
 }
 
 // Dial connects and authenticates with token (sent as auth.token). It returns a
 // *ConnectError when the server refuses the connection.
 func (d *Dialer) Dial(ctx context.Context, token string) (*Client, error) {
+	return d.DialSession(ctx, token, Session{})
+}
+
+// DialSession is Dial asking to recover sess (when its PID is not empty): the client has
+// recovered when its PID is sess.PID.
+func (d *Dialer) DialSession(ctx context.Context, token string, sess Session) (*Client, error) {
 	ws, resp, err := d.ws.DialContext(ctx, d.wsURL, nil)
 	if err != nil {
 		if resp != nil {
@@ -105,7 +118,7 @@ func (d *Dialer) Dial(ctx context.Context, token string) (*Client, error) {
 		return nil, fmt.Errorf("websocket handshake: %w", err)
 	}
 	c := &Client{ws: ws, buf: make([]byte, 0, 512)}
-	if err := c.handshake(ctx, token); err != nil {
+	if err := c.handshake(ctx, token, sess); err != nil {
 		_ = ws.Close()
 		return nil, err
 	}
@@ -113,7 +126,7 @@ func (d *Dialer) Dial(ctx context.Context, token string) (*Client, error) {
 }
 
 // handshake reads the Engine.IO open packet, sends CONNECT with the token and waits for the reply.
-func (c *Client) handshake(ctx context.Context, token string) error {
+func (c *Client) handshake(ctx context.Context, token string, sess Session) error {
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = c.ws.SetReadDeadline(deadline)
 		defer c.ws.SetReadDeadline(time.Time{}) //nolint:errcheck
@@ -126,8 +139,10 @@ func (c *Client) handshake(ctx context.Context, token string) error {
 		return fmt.Errorf("expected the open packet, got %q", clip(msg))
 	}
 	auth, _ := json.Marshal(struct {
-		Token string `json:"token"`
-	}{token})
+		Token  string `json:"token"`
+		PID    string `json:"pid,omitempty"`
+		Offset string `json:"offset,omitempty"`
+	}{token, sess.PID, sess.Offset})
 	if err := c.write(append([]byte("40"), auth...)); err != nil {
 		return fmt.Errorf("sending CONNECT: %w", err)
 	}
@@ -140,11 +155,12 @@ func (c *Client) handshake(ctx context.Context, token string) error {
 		case bytes.HasPrefix(msg, []byte("40")):
 			var reply struct {
 				SID string `json:"sid"`
+				PID string `json:"pid"`
 			}
 			if err := json.Unmarshal(msg[2:], &reply); err != nil || reply.SID == "" {
 				return fmt.Errorf("bad CONNECT reply %q", clip(msg))
 			}
-			c.sid = reply.SID
+			c.sid, c.pid = reply.SID, reply.PID
 			return nil
 		case bytes.HasPrefix(msg, []byte("44")):
 			ce := &ConnectError{}
@@ -163,6 +179,10 @@ func (c *Client) handshake(ctx context.Context, token string) error {
 
 // SID returns the socket id from the CONNECT reply.
 func (c *Client) SID() string { return c.sid }
+
+// PID returns the private session id from the CONNECT reply ("" when the server does not
+// offer connection-state recovery).
+func (c *Client) PID() string { return c.pid }
 
 // Call emits event with one argument and an ack id, and returns the ack's arguments (a JSON
 // array). Packets other than the ack are skipped, so call it before Run, during setup.
@@ -191,6 +211,25 @@ func (c *Client) Call(ctx context.Context, event string, arg any) (json.RawMessa
 			return append(json.RawMessage(nil), msg[len(want):]...), nil
 		}
 	}
+}
+
+// Await reads until n EVENT packets have arrived (skipping other packets), or ctx ends. Call
+// it before Run, as Call.
+func (c *Client) Await(ctx context.Context, n int) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = c.ws.SetReadDeadline(deadline)
+		defer c.ws.SetReadDeadline(time.Time{}) //nolint:errcheck
+	}
+	for got := 0; got < n; {
+		msg, err := c.next()
+		if err != nil {
+			return fmt.Errorf("waiting for event %d of %d: %w", got+1, n, err)
+		}
+		if len(msg) > 2 && msg[0] == '4' && msg[1] == '2' && msg[2] == '[' {
+			got++
+		}
+	}
+	return nil
 }
 
 // Run reads until the connection ends, answering heartbeats, and calls onEvent with the

@@ -67,7 +67,9 @@ func Connect(ctx context.Context, t Target, n int, token func(i int) string,
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := dialRetry(ctx, dialers[i%len(dialers)], token(i))
+				c, err := dialRetry(ctx, dialers[i%len(dialers)], func(ctx context.Context, d *sioclient.Dialer) (*sioclient.Client, error) {
+					return d.Dial(ctx, token(i))
+				})
 				if err == nil && join != nil {
 					if err = join(ctx, i, c); err != nil {
 						_ = c.Close()
@@ -115,9 +117,9 @@ func newDialers(t Target) ([]*sioclient.Dialer, error) {
 	return out, nil
 }
 
-// dialRetry retries transient failures (a full accept backlog resets connections) but not a
-// refused authentication.
-func dialRetry(ctx context.Context, d *sioclient.Dialer, token string) (*sioclient.Client, error) {
+// dialRetry retries transient failures (a full accept backlog resets connections, a server
+// closes a connection it cannot serve right now) but not a refused authentication.
+func dialRetry(ctx context.Context, d *sioclient.Dialer, dial func(context.Context, *sioclient.Dialer) (*sioclient.Client, error)) (*sioclient.Client, error) {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
@@ -129,7 +131,7 @@ func dialRetry(ctx context.Context, d *sioclient.Dialer, token string) (*sioclie
 		}
 		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		var c *sioclient.Client
-		c, err = d.Dial(dctx, token)
+		c, err = dial(dctx, d)
 		cancel()
 		if err == nil {
 			return c, nil

@@ -19,12 +19,16 @@ const secret = "bench-secret"
 
 // startNode serves a realtimed node on a fresh database until the test ends. The bench's
 // server figures come from this very process: enough for a smoke test.
-func startNode(t *testing.T) workload.Config {
+func startNode(t *testing.T, env ...string) workload.Config {
 	t.Helper()
 	db := pgtest.NewDatabase(t)
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	srv, url := servertest.Start(t, map[string]string{"DATABASE_URL": db, "REALTIME_JWT_SECRET": secret}, log)
+	vars := map[string]string{"DATABASE_URL": db, "REALTIME_JWT_SECRET": secret}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	srv, url := servertest.Start(t, vars, log)
 	waitReady(t, srv)
 	return workload.Config{
 		Target:      workload.Target{URL: url, Concurrency: 8},
@@ -103,6 +107,22 @@ func TestPersonalSmoke(t *testing.T) {
 	// The reference rules send a task for a role to every member with it: 1 to 3 recipients.
 	if !r.RoleTasks || r.Recipients["1"] == 0 || r.Recipients["2"] == 0 || r.Recipients["3"] == 0 {
 		t.Fatalf("role tasks %v, recipients %v", r.RoleTasks, r.Recipients)
+	}
+}
+
+func TestReconnectSmoke(t *testing.T) {
+	for _, window := range []string{"2m", "0"} {
+		c := startNode(t, "REALTIME_RECOVERY_WINDOW", window)
+		r, err := workload.Reconnect(context.Background(), c, workload.ReconnectOptions{Clients: 25, Missed: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ConnectsPerSec <= 0 || r.Recovery != (window != "0") {
+			t.Fatalf("window %s: result %+v", window, r)
+		}
+		if r.Recovery && (r.Recovered != 25 || r.NotRecovered != 0 || r.RecoveriesPerSec <= 0 || r.Missed != 3) {
+			t.Fatalf("window %s: result %+v", window, r)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@
 //	realtime-bench -workload idle     -clients 10000 -pid $(pgrep -n realtimed)
 //	realtime-bench -workload fanout   -clients 1000 -events 2000 -payload-bytes 300 -pid …
 //	realtime-bench -workload personal -clients 5000 -rate 2000 -duration 30s -pid …
+//	realtime-bench -workload reconnect -clients 5000 -concurrency 1000 -pid …
 //	realtime-bench report [-label realtimed] [-baseline node] results.jsonl…
 //
 // Serve realtimed for it with REALTIME_HANDSHAKE_RATE=0 and REALTIME_MAX_CONNECTIONS_PER_USER=0:
@@ -58,6 +59,7 @@ type options struct {
 
 	duration time.Duration
 	writers  int
+	missed   int
 
 	settleMin, settleMax time.Duration
 	hold                 time.Duration
@@ -68,7 +70,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	o := &options{}
 	fs := flag.NewFlagSet("realtime-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.workload, "workload", "", "idle, fanout or personal (required)")
+	fs.StringVar(&o.workload, "workload", "", "idle, fanout, personal or reconnect (required)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:3001", "base URL of the server under test")
 	fs.StringVar(&o.db, "db", getenv("DATABASE_URL"), "PostgreSQL URL of the database the server listens to (default $DATABASE_URL)")
 	fs.StringVar(&o.secret, "secret", getenv("REALTIME_JWT_SECRET"), "the server's HS256 JWT secret (default $REALTIME_JWT_SECRET)")
@@ -89,6 +91,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.drain, "drain", 0, "how long to wait without progress for the last deliveries (default: fanout 30s, personal 10s)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "personal: how long to write")
 	fs.IntVar(&o.writers, "writers", 8, "personal: database connections writing tasks")
+	fs.IntVar(&o.missed, "missed", 2, "reconnect: events each user misses while disconnected (plus one to the chat)")
 	fs.DurationVar(&o.settleMin, "settle-min", 15*time.Second, "idle: wait at least this long before reading RSS")
 	fs.DurationVar(&o.settleMax, "settle-max", 90*time.Second, "idle: stop waiting for a stable RSS after this long")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile to this file")
@@ -99,8 +102,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	case o.workload != "idle" && o.workload != "fanout" && o.workload != "personal":
-		return nil, errors.New("-workload must be idle, fanout or personal")
+	case o.workload != "idle" && o.workload != "fanout" && o.workload != "personal" && o.workload != "reconnect":
+		return nil, errors.New("-workload must be idle, fanout, personal or reconnect")
 	case o.db == "":
 		return nil, errors.New("-db (or DATABASE_URL) is required: the bench creates its users there")
 	case o.secret == "":
@@ -148,6 +151,8 @@ func run(ctx context.Context, o *options, log logrus.FieldLogger) (any, error) {
 	case "fanout":
 		return workload.Fanout(ctx, c, workload.FanoutOptions{Clients: o.clients, Events: o.events,
 			Warmup: o.warmup, PayloadBytes: o.payloadBytes, Rate: o.rate, Room: o.room, Drain: o.drain})
+	case "reconnect":
+		return workload.Reconnect(ctx, c, workload.ReconnectOptions{Clients: o.clients, Missed: o.missed})
 	default:
 		return workload.Personal(ctx, c, workload.PersonalOptions{Users: o.clients, Rate: o.rate,
 			Duration: o.duration, Writers: o.writers, Drain: o.drain})

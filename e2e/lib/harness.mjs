@@ -64,16 +64,17 @@ export async function freePort() {
 export const JWT_SECRET = "e2e-secret";
 
 /**
- * Starts realtimed on a free port. With no databaseURL a fresh database is created (migrated
- * by realtimed itself, reference schema included) and dropped by stop().
+ * Starts realtimed on a free port (or on port, to restart a node where its clients expect it).
+ * With no databaseURL a fresh database is created (migrated by realtimed itself, reference
+ * schema included) and dropped by stop().
  */
-export async function startServer({ env = {}, databaseURL } = {}) {
+export async function startServer({ env = {}, databaseURL, port } = {}) {
   let db = null;
   if (!databaseURL) {
     db = await createDatabase();
     databaseURL = db.url;
   }
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn(binary(), ["serve"], {
     env: {
       PATH: process.env.PATH,

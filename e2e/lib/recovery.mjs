@@ -22,7 +22,7 @@ export function connectRecording(url, token, opts = {}) {
   socket.onAny((event, ...args) => {
     client.events.push({ event, payload: args[0], offset: args[args.length - 1] });
   });
-  socket.on("connect", () => client.connects.push({ recovered: socket.recovered, id: socket.id }));
+  socket.on("connect", () => client.connects.push({ recovered: socket.recovered, id: socket.id, at: Date.now() }));
   socket.on("connect_error", (err) => client.errors.push(err.message));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("connect timed out: " + client.errors.join("; "))), 15000);
@@ -85,7 +85,8 @@ export async function expectExactly(client, want, { ms = 30000, only = () => tru
   }
 }
 
-function describe(got, want) {
+/** Says how got differs from want (missing, unexpected, duplicated, out of order). */
+export function describe(got, want) {
   const g = new Set(got);
   const w = new Set(want);
   const missing = want.filter((p) => !g.has(p));
