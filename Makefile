@@ -1,6 +1,6 @@
 # realtimed — see README.md. `make run` and `make test` work on a fresh machine: they start a
 # private PostgreSQL (scripts/pg.sh) and install what the tests need.
-.PHONY: build run test test-go test-ts test-e2e vet fmt pg-stop clean bench
+.PHONY: build run test test-go test-ts test-e2e test-storm vet fmt pg-stop clean bench
 
 GO ?= go
 
@@ -22,6 +22,10 @@ test-ts:
 
 test-e2e:
 	scripts/test.sh e2e
+
+# The reconnect-storm tests at full size: 5,000 clients lose their node at once (a few minutes).
+test-storm:
+	STORM_CLIENTS=$${STORM_CLIENTS:-5000} scripts/test.sh storm
 
 # Side-by-side measurements of realtimed and the Node peer (docs/performance.md).
 bench:

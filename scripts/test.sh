@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, vet, Go tests with the race detector against a private
 # PostgreSQL, then the end-to-end tests with the official socket.io-client.
-#   scripts/test.sh [all|go|ts|e2e]
+#   scripts/test.sh [all|go|ts|e2e|storm]
+# storm runs only the reconnect-storm tests (e2e/tests/storm.test.mjs) with STORM_CLIENTS clients
+# (make test-storm: 5,000; make test runs them with a few hundred).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,10 @@ if [ "$what" = all ] || [ "$what" = ts ]; then
   (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run check)
 fi
 
+# Each client of the storm tests is a socket in the test process, and another two in its TCP
+# switch: lift the soft limit on open files to the hard one.
+raise_file_limit() { ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true; }
+
 if [ "$what" = all ] || [ "$what" = e2e ]; then
   step "build"
   scripts/build.sh
@@ -40,7 +46,20 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
   scripts/deps.sh chromium
   scripts/deps.sh openssl
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  raise_file_limit
   (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" npm test)
+fi
+
+if [ "$what" = storm ]; then
+  step "build"
+  go build -o bin/realtimed ./cmd/realtimed
+
+  step "reconnect storms with ${STORM_CLIENTS:-400} clients (e2e/tests/storm.test.mjs)"
+  scripts/deps.sh node
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  raise_file_limit
+  echo "open files: $(ulimit -n)"
+  (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" node --test --test-timeout=900000 tests/storm.test.mjs)
 fi
 
 step "all tests passed"

@@ -38,6 +38,9 @@ type ReconnectResult struct {
 	RecoveriesPerSec float64 `json:"recoveries_per_sec,omitempty"`
 	Recovered        int64   `json:"recovered"`
 	NotRecovered     int64   `json:"not_recovered"`
+	// Failed counts clients that could not connect again after five attempts (the server
+	// kept closing their connections), or did not get their missed events within a minute.
+	Failed int64 `json:"failed"`
 	RecoverServer    *Usage  `json:"server_recover,omitempty"`
 	Bench            *Usage  `json:"bench"`
 }
@@ -183,18 +186,28 @@ func (c *Config) recoverAll(ctx context.Context, sessions []sioclient.Session, t
 		cl, err := dialRetry(ctx, dialers[i%len(dialers)], func(ctx context.Context, d *sioclient.Dialer) (*sioclient.Client, error) {
 			return d.DialSession(ctx, token(i), sessions[i])
 		})
-		if err != nil {
+		var ce *sioclient.ConnectError
+		if errors.As(err, &ce) {
 			return err
+		}
+		if err != nil {
+			atomic.AddInt64(&r.Failed, 1)
+			c.Log.WithError(err).Debug("reconnect: a client could not connect again")
+			return nil
 		}
 		p.clients[i] = cl
 		if cl.PID() != sessions[i].PID {
 			atomic.AddInt64(&r.NotRecovered, 1)
 			return nil
 		}
-		atomic.AddInt64(&r.Recovered, 1)
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return cl.Await(actx, missed)
+		if err := cl.Await(actx, missed); err != nil {
+			atomic.AddInt64(&r.Failed, 1)
+			return nil
+		}
+		atomic.AddInt64(&r.Recovered, 1)
+		return nil
 	})
 	if err != nil {
 		p.Close()

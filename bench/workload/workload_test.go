@@ -120,7 +120,7 @@ func TestReconnectSmoke(t *testing.T) {
 		if r.ConnectsPerSec <= 0 || r.Recovery != (window != "0") {
 			t.Fatalf("window %s: result %+v", window, r)
 		}
-		if r.Recovery && (r.Recovered != 25 || r.NotRecovered != 0 || r.RecoveriesPerSec <= 0 || r.Missed != 3) {
+		if r.Recovery && (r.Recovered != 25 || r.NotRecovered != 0 || r.Failed != 0 || r.RecoveriesPerSec <= 0 || r.Missed != 3) {
 			t.Fatalf("window %s: result %+v", window, r)
 		}
 	}
