@@ -87,6 +87,50 @@ export function probeJoins(socket, chatId, intervalMs = 150) {
   return { samples, async stop() { running = false; await loop; return samples; } };
 }
 
+/**
+ * probeJoins on a thread of its own (a worker), with a client of its own that connects to url
+ * as token's user and joins chatId first: the acks' times are then the server's, not those of
+ * this thread's event loop, busy with the crowd. stop() resolves with the joins.
+ */
+export async function probeJoinsThread(url, token, chatId, intervalMs = 150) {
+  const { Worker } = await import("node:worker_threads");
+  const worker = new Worker(new URL(import.meta.url), { workerData: { probe: { url, token, chatId, intervalMs } } });
+  const next = () => new Promise((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+  const started = await next();
+  if (started.error) throw new Error(`join prober: ${started.error}`);
+  return {
+    async stop() {
+      worker.postMessage("stop");
+      const { samples } = await next();
+      await worker.terminate();
+      return samples;
+    },
+    terminate: () => worker.terminate(),
+  };
+}
+
+// In the worker of probeJoinsThread: connect, join, probe until told to stop.
+const { isMainThread, parentPort, workerData } = await import("node:worker_threads");
+if (!isMainThread && workerData?.probe) {
+  const { url, token, chatId, intervalMs } = workerData.probe;
+  try {
+    const c = await connectRecording(url, token, { transports: ["websocket"] });
+    await joinChat(c.socket, chatId);
+    const probe = probeJoins(c.socket, chatId, intervalMs);
+    parentPort.once("message", async () => {
+      const samples = await probe.stop();
+      c.socket.close();
+      parentPort.postMessage({ samples });
+    });
+    parentPort.postMessage({ started: true });
+  } catch (err) {
+    parentPort.postMessage({ error: err.message });
+  }
+}
+
 /** The p-th percentile (0-100) of numbers. */
 export function percentile(values, p) {
   const v = [...values].sort((a, b) => a - b);
@@ -101,6 +145,19 @@ export async function waitAllReconnected(clients, since, ms) {
     throw new Error(`${err.message}: ${left.length} not back; errors of one: ${JSON.stringify(left[0]?.errors.slice(-5))}`);
   });
   return Math.max(...clients.map((c) => c.connects.find((x) => x.at >= since).at)) - since;
+}
+
+/** Describes when clients came back after since: seconds → count, and the errors seen meanwhile. */
+export function comebackProfile(clients, since) {
+  const bySecond = {};
+  const errors = {};
+  for (const c of clients) {
+    const back = c.connects.find((x) => x.at >= since);
+    const s = back ? Math.floor((back.at - since) / 1000) : "never";
+    bySecond[s] = (bySecond[s] ?? 0) + 1;
+    for (const e of c.errors) errors[e] = (errors[e] ?? 0) + 1;
+  }
+  return `back by second ${JSON.stringify(bySecond)}; connect errors ${JSON.stringify(errors)}`;
 }
 
 /**

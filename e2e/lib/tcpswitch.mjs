@@ -52,3 +52,46 @@ export async function startSwitch(targetPort) {
     },
   };
 }
+
+/**
+ * startSwitch on a thread of its own (a worker), for tests whose own thread is busy with
+ * thousands of clients: the switch then forwards bytes while the clients' event loop works.
+ * Same methods, asynchronous (no connections count).
+ */
+export async function startSwitchThread(targetPort) {
+  const { Worker } = await import("node:worker_threads");
+  const worker = new Worker(new URL(import.meta.url), { workerData: { targetPort } });
+  const replies = [];
+  worker.on("message", (m) => replies.shift()?.(m));
+  const ask = (m) => new Promise((resolve) => {
+    replies.push(resolve);
+    worker.postMessage(m);
+  });
+  const { port } = await new Promise((resolve, reject) => {
+    replies.push(resolve);
+    worker.once("error", reject);
+  });
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    setTarget: (p) => ask({ op: "setTarget", port: p }),
+    cut: () => ask({ op: "cut" }),
+    async close() {
+      await ask({ op: "close" });
+      await worker.terminate();
+    },
+  };
+}
+
+// In the worker of startSwitchThread: run the switch and answer its owner's requests.
+const { isMainThread, parentPort, workerData } = await import("node:worker_threads");
+if (!isMainThread && workerData?.targetPort) {
+  const sw = await startSwitch(workerData.targetPort);
+  parentPort.on("message", async (m) => {
+    if (m.op === "setTarget") sw.setTarget(m.port);
+    if (m.op === "cut") sw.cut();
+    if (m.op === "close") await sw.close();
+    parentPort.postMessage({ ok: true });
+  });
+  parentPort.postMessage({ port: sw.port });
+}

@@ -15,9 +15,9 @@ import { rand, startWriters } from "../lib/load.mjs";
 import { scrape } from "../lib/ops.mjs";
 import { connectRecording, outbox } from "../lib/recovery.mjs";
 import {
-  connectCrowd, createCrowd, expectCrowd, percentile, pollReady, probeJoins, stormClients, waitAllReconnected,
+  comebackProfile, connectCrowd, createCrowd, expectCrowd, percentile, pollReady, probeJoinsThread, stormClients, waitAllReconnected,
 } from "../lib/storm.mjs";
-import { startSwitch } from "../lib/tcpswitch.mjs";
+import { startSwitchThread } from "../lib/tcpswitch.mjs";
 
 const CLIENTS = stormClients(400);
 const RECOVER_WITHIN_MS = 30000;
@@ -44,10 +44,11 @@ async function closeAll(clients) {
 test(`kill -9 under load: ${CLIENTS} clients recover on the other node, which stays ready and quick`, async () => {
   const a = await startServer({ env });
   const b = await startServer({ env, databaseURL: a.databaseURL });
-  const lb = await startSwitch(a.port);
+  const lb = await startSwitchThread(a.port);
   let clients = [];
   let writers;
   let survivor;
+  let joins;
   try {
     const members = await createCrowd(a.pool, CLIENTS + 1);
     const mine = members.pop();
@@ -56,19 +57,21 @@ test(`kill -9 under load: ${CLIENTS} clients recover on the other node, which st
     console.log(`storm: ${clients.length} clients connected and joined in ${Date.now() - began} ms`);
     survivor = await connectRecording(b.url, tokenFor(mine.user), { transports: ["websocket"] });
     await joinChat(survivor.socket, mine.chat);
+    // Another client of the same user on B measures room:join from a thread of its own.
+    joins = await probeJoinsThread(b.url, tokenFor(mine.user), mine.chat);
 
     writers = crowdWriters(a.databaseURL, members);
     await sleep(2000);
     const ready = pollReady(b);
-    const joins = probeJoins(survivor.socket, mine.chat);
     await sleep(1000);
 
-    lb.setTarget(b.port);
+    await lb.setTarget(b.port);
     const killed = Date.now();
     a.child.kill("SIGKILL");
     const took = await waitAllReconnected(clients, killed, RECOVER_WITHIN_MS + 30000);
     await sleep(1000);
     const [readySamples, joinSamples] = await Promise.all([ready.stop(), joins.stop()]);
+    joins = null;
     const stats = await writers.stop();
     writers = null;
 
@@ -84,6 +87,7 @@ test(`kill -9 under load: ${CLIENTS} clients recover on the other node, which st
       `B recovered ${m['realtimed_recoveries_total{result="recovered"}']}, ` +
       `overloaded ${m['realtimed_recoveries_total{result="overloaded"}']}, retry later ${m['realtimed_recoveries_total{result="retry_later"}']}; ` +
       `${stats.committed} transactions committed`);
+    console.log(`storm: kill -9: ${comebackProfile(clients, killed)}`);
 
     assert.ok(took <= RECOVER_WITHIN_MS, `the clients took ${took} ms to come back (limit ${RECOVER_WITHIN_MS})`);
     assertRecovered(clients, killed);
@@ -96,6 +100,7 @@ test(`kill -9 under load: ${CLIENTS} clients recover on the other node, which st
     console.log(`storm: kill -9: ${events} deliveries checked, exactly once and in commit order`);
   } finally {
     await writers?.stop();
+    await joins?.terminate();
     await closeAll(clients);
     survivor?.socket.close();
     await lb.close();
@@ -128,6 +133,7 @@ test(`SIGTERM and restart of the only node: ${CLIENTS} clients come back to it a
     writers = null;
     console.log(`storm: SIGTERM: node down after ${down} ms, restarted node ready ${readyAfter} ms later; ` +
       `${clients.length} clients back ${took} ms after the SIGTERM; ${stats.committed} transactions committed`);
+    console.log(`storm: SIGTERM: ${comebackProfile(clients, stopped)}`);
 
     assert.ok(took <= RECOVER_WITHIN_MS, `the clients took ${took} ms to come back (limit ${RECOVER_WITHIN_MS})`);
     assertRecovered(clients, stopped);
