@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/router"
@@ -74,6 +76,10 @@ func (st *Store) replay(r *replayReq) error {
 
 // replayBatch reads the missed events of a batch and answers every request.
 func (st *Store) replayBatch(batch []*replayReq) {
+	start, size := time.Now(), len(batch)
+	defer func() {
+		st.log.WithFields(logrus.Fields{"sockets": size, "took": time.Since(start).String()}).Debug("recovery: batch replayed")
+	}()
 	slices.SortFunc(batch, func(a, b *replayReq) int { return cmp.Compare(a.after, b.after) })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*st.cfg.Timeout)
 	defer cancel()

@@ -78,20 +78,26 @@ func (st *Store) restoreBatch(batch []*restoreReq) {
 		return
 	}
 	defer conn.Release()
+	acquired := time.Now()
 	if err := st.readSessions(ctx, conn, reqs); err != nil {
 		st.failRestores(reqs, err)
 		return
 	}
+	read := time.Now()
 	if err := st.checkMemberships(ctx, conn, reqs); err != nil {
 		st.failRestores(reqs, err)
 		return
 	}
+	checked := time.Now()
 	claimed, err := st.claim(ctx, conn, reqs)
 	if err != nil {
 		st.failRestores(reqs, err)
 		return
 	}
 	st.stats.restoreBatches.Add(1)
+	st.log.WithFields(logrus.Fields{"sessions": len(reqs), "claimed": len(claimed), "took": time.Since(start).String(),
+		"acquire": acquired.Sub(start).String(), "read": read.Sub(acquired).String(), "check": checked.Sub(read).String(),
+		"claim": time.Since(checked).String()}).Debug("recovery: batch restored")
 	for _, r := range reqs {
 		if !claimed[r.pid] {
 			st.stats.notRecovered.Add(1)

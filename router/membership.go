@@ -17,9 +17,14 @@ import (
 //
 // The chat id names the room (chat:<id>) that rules publish to, so it must be the id exactly as
 // rules write it: a UUID in its canonical lowercase text. Another spelling of the same UUID is
-// not found, rather than joining a room that no event reaches and no revocation leaves.
+// not found, rather than joining a room that no event reaches and no revocation leaves. The
+// user id is compared the same way, through the (chat_id, user_id) key: a user id that is not
+// a UUID in canonical text is no member (the CASE keeps the cast from failing on it), and the
+// check reads one index entry however large the chat (comparing user_id::text instead read
+// every member of the chat: 1-2 ms per check in a chat of 5,000).
 const DefaultMembershipQuery = `SELECT EXISTS (
-    SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id::text = $2)
+    SELECT 1 FROM chat_members m WHERE m.chat_id = c.id
+    AND m.user_id = CASE WHEN $2 ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $2::uuid END)
 FROM chats c WHERE c.id = $1::text::uuid AND c.id::text = $1`
 
 // Access is the answer of a membership check.

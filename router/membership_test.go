@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/realtimed/realtimed/internal/pgtest"
@@ -57,6 +58,7 @@ func membershipCases(f chatFixture) []membershipCase {
 		{"member", f.member, f.chatID, router.Member, nil},
 		{"not a member", f.other, f.chatID, router.NotMember, nil},
 		{"user id that is not a uuid", "user-1", f.chatID, router.NotMember, nil},
+		{"user id in upper case (not the id rules publish to)", strings.ToUpper(f.member), f.chatID, router.NotMember, nil},
 		{"unknown chat", f.member, "6f1c1a52-9d4e-4b53-9d43-3c1f7e1a0c11", router.NoSuchChat, nil},
 		{"chat id that is not a uuid", f.member, "general", router.NoSuchChat, router.ErrBadChatID},
 		{"uuid in upper case (rules publish to the lowercase room)", f.member, strings.ToUpper(f.chatID), router.NoSuchChat, nil},
@@ -112,6 +114,35 @@ func TestMembershipCheckMany(t *testing.T) {
 	}
 	if err := m.CheckMany(ctx, conn, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMembershipUsesTheMemberKey: the default query finds the member through the
+// (chat_id, user_id) key, not by reading every member of the chat (a recovery storm checks
+// thousands of memberships at once).
+func TestMembershipUsesTheMemberKey(t *testing.T) {
+	f := newChatFixture(t)
+	ctx := context.Background()
+	conn, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan;
+		PREPARE membership(text, text) AS `+router.DefaultMembershipQuery); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE membership('"+f.chatID+"', '"+f.member+"')", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(plan, "\n"); !strings.Contains(text, "chat_members_pkey") ||
+		!strings.Contains(text, "Index Cond: ((chat_id = c.id) AND (user_id =") {
+		t.Fatalf("the member is not looked up by its key:\n%s", text)
 	}
 }
 
