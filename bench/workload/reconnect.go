@@ -40,9 +40,9 @@ type ReconnectResult struct {
 	NotRecovered     int64   `json:"not_recovered"`
 	// Failed counts clients that could not connect again after five attempts (the server
 	// kept closing their connections), or did not get their missed events within a minute.
-	Failed int64 `json:"failed"`
-	RecoverServer    *Usage  `json:"server_recover,omitempty"`
-	Bench            *Usage  `json:"bench"`
+	Failed        int64  `json:"failed"`
+	RecoverServer *Usage `json:"server_recover,omitempty"`
+	Bench         *Usage `json:"bench"`
 }
 
 // Reconnect measures connects per second, then, when the server offers connection-state
