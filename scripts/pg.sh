@@ -108,6 +108,19 @@ url() { echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres?sslmode=
 
 running() { [ -f "$dir/port" ] && [ -f "$data/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; }
 
+# without_inherited_fds runs "$@" with only stdin, stdout and stderr open. PostgreSQL outlives
+# this script: it must not keep a descriptor the script inherited, such as the lock of a
+# `flock` around `make test`, which would then stay held for as long as the server runs.
+without_inherited_fds() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      case $fd in 0 | 1 | 2) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
+    "$@"
+  )
+}
+
 start() {
   ensure_binaries
   place
@@ -126,7 +139,7 @@ start() {
     # Keep the port of a previous start when it is free (restart), else pick a free one.
     if [ -f "$dir/port" ] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
     echo "$port" >"$dir/port"
-    if as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \
+    if without_inherited_fds as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $opts" >/dev/null; then
       log "private PostgreSQL on 127.0.0.1:$port (data in $data)"
       url
