@@ -53,6 +53,9 @@ func (c *client) onConnectTimeout() {
 // that panics closes only its own connection.
 func (c *client) OnMessage(conn *engineio.Conn, m engineio.Packet) {
 	defer c.recoverHandler(conn)
+	if c.srv.opts.OnRead != nil {
+		c.srv.opts.OnRead(len(m.Data))
+	}
 	if err := c.onMessage(m); err != nil {
 		conn.CloseWith(engineio.CloseParseError, err)
 	}

@@ -31,6 +31,7 @@ type Namespace struct {
 	onConnect    func(*Socket)
 	onDisconnect func(*Socket, DisconnectReason)
 	recovery     Recovery
+	observer     Observer
 
 	mu      sync.RWMutex
 	sockets map[string]*Socket
@@ -69,6 +70,36 @@ func (n *Namespace) OnConnection(f func(*Socket)) { n.onConnect = f }
 
 // OnDisconnect sets the function called once when a socket leaves the namespace.
 func (n *Namespace) OnDisconnect(f func(*Socket, DisconnectReason)) { n.onDisconnect = f }
+
+// Observer is told what happens to the sockets of a namespace, for a view of them from outside
+// (the Socket.IO Admin UI). Its methods run on the goroutine where it happens (a connection's
+// reading goroutine, a broadcast, a timer), never under the namespace's lock, and must be
+// quick. Connected comes before the socket's Disconnected; Joined and Left are reported only
+// for connected sockets (the rooms it connected with are its Rooms at Connected), and may come
+// before Connected while a recovering socket's session is restored.
+type Observer interface {
+	// Connected is called once a socket is connected (its CONNECT reply is queued), before
+	// OnConnection's function.
+	Connected(s *Socket)
+	// Disconnected is called once when a connected socket leaves the namespace.
+	Disconnected(s *Socket, reason DisconnectReason)
+	// Joined is called when a connected socket joined rooms it was not in.
+	Joined(s *Socket, rooms []string)
+	// Left is called when a connected socket left a room it was in.
+	Left(s *Socket, room string)
+	// Received is called for every event a connected socket sends, before its handler.
+	Received(s *Socket, e *Event)
+}
+
+// Observe sets the namespace's Observer. Call it before clients connect.
+func (n *Namespace) Observe(o Observer) { n.observer = o }
+
+// Socket returns the connected socket with the given id, or nil.
+func (n *Namespace) Socket(id string) *Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sockets[id]
+}
 
 // EncodeEvent encodes an event for this namespace once, for Broadcast.
 func (n *Namespace) EncodeEvent(event string, args ...json.RawMessage) *Encoded {
@@ -266,6 +297,9 @@ func (n *Namespace) connect(s *Socket) error {
 		}
 		s.client.send(n.connectReply(s))
 	}
+	if n.observer != nil {
+		n.observer.Connected(s)
+	}
 	if n.onConnect != nil {
 		n.onConnect(s)
 	}
@@ -305,12 +339,18 @@ func (n *Namespace) disconnected(s *Socket, reason DisconnectReason) {
 	if n.recovery != nil && s.pid != "" {
 		n.recovery.Disconnected(s, reason)
 	}
+	if n.observer != nil {
+		n.observer.Disconnected(s, reason)
+	}
 	if n.onDisconnect != nil {
 		n.onDisconnect(s, reason)
 	}
 }
 
 func (n *Namespace) handleEvent(s *Socket, e *Event) {
+	if n.observer != nil {
+		n.observer.Received(s, e)
+	}
 	h := n.handlers[e.Name]
 	if h == nil {
 		h = n.fallback
@@ -326,18 +366,22 @@ func (n *Namespace) join(s *Socket, rooms []string) {
 		n.mu.Unlock()
 		return
 	}
-	changed := false
+	var joined []string
 	for _, room := range rooms {
 		if containsString(s.rooms, room) {
 			continue
 		}
 		s.rooms = append(s.rooms, room)
-		changed = true
+		joined = append(joined, room)
 		if s.state == socketConnected {
 			n.index(s, room)
 		}
 	}
-	n.roomsChangedLocked(s, changed, true)
+	connected := s.state == socketConnected
+	n.roomsChangedLocked(s, len(joined) > 0, true)
+	if n.observer != nil && connected && len(joined) > 0 {
+		n.observer.Joined(s, joined)
+	}
 }
 
 func (n *Namespace) leave(s *Socket, room string) {
@@ -353,7 +397,11 @@ func (n *Namespace) leave(s *Socket, room string) {
 			break
 		}
 	}
+	connected := s.state == socketConnected
 	n.roomsChangedLocked(s, changed, false)
+	if n.observer != nil && connected && changed {
+		n.observer.Left(s, room)
+	}
 }
 
 // roomsChangedLocked unlocks n.mu and, when the rooms of a connected socket with a session

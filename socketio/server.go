@@ -30,6 +30,9 @@ type Options struct {
 	// held for it meanwhile); a session that missed more is not recovered. Zero means half of
 	// the engine's send queue limit.
 	RecoveryMaxBytes int
+	// OnRead, when set, is called with the size of every message a client sends (traffic
+	// counters). It runs on the connection's reading goroutine and must be quick.
+	OnRead func(size int)
 	// Logger receives protocol errors and lifecycle lines. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
 }
