@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/adminui"
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/database"
 	"github.com/realtimed/realtimed/limits"
@@ -32,9 +33,12 @@ type Config struct {
 	DatabaseURL string
 	DB          *database.Config
 	Addr        string
-	TLSCert     string
-	TLSKey      string
-	JWTSecret   string
+	// InternalAddr, when set, serves the operators' endpoints (metrics, the admin API, the
+	// Admin UI) instead of Addr.
+	InternalAddr string
+	TLSCert      string
+	TLSKey       string
+	JWTSecret    string
 	// JWTPreviousSecrets are HMAC secrets still accepted while being rotated out.
 	JWTPreviousSecrets []string
 	// JWTPublicKeys are the keys read from REALTIME_JWT_PUBLIC_KEYS (parsed and checked).
@@ -70,6 +74,8 @@ type Config struct {
 	SendQueueBytes   int
 	ShutdownTimeout  time.Duration
 	AdminToken       string
+	AdminUI          AdminUI
+	Console          bool
 	Demo             bool
 	ClientEventRate  int
 	ClientEventMax   int
@@ -83,6 +89,17 @@ type Config struct {
 	DBWait time.Duration
 	// ReplaceTriggers lets serve replace live rules that differ from its rule files.
 	ReplaceTriggers bool
+}
+
+// AdminUI configures the Socket.IO Admin UI's server side.
+type AdminUI struct {
+	Enabled  bool
+	Username string
+	// Password is the password in clear or its bcrypt hash.
+	Password string
+	ReadOnly bool
+	// MaxSockets is how many of its sockets a node shows in detail.
+	MaxSockets int
 }
 
 // Var is one setting: its environment variable, flag, default and meaning.
@@ -102,6 +119,8 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setDurationOrZero(&c.DBWait, v) }},
 	{"REALTIME_ADDR", "addr", ":3001", "HTTP listen address (Socket.IO on /socket.io/, /healthz, /readyz).",
 		func(c *Config, v string) error { return setAddr(&c.Addr, v) }},
+	{"REALTIME_INTERNAL_ADDR", "internal-addr", "", "Listen address for the operators' endpoints (/metrics, the admin API, the Admin UI), plain HTTP, instead of REALTIME_ADDR. Empty: everything on REALTIME_ADDR.",
+		func(c *Config, v string) error { return setOptionalAddr(&c.InternalAddr, v) }},
 	{"REALTIME_TLS_CERT", "tls-cert", "", "PEM certificate (chain) file: serve HTTPS/WSS with it. Needs REALTIME_TLS_KEY. Re-read when the file changes.",
 		func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"REALTIME_TLS_KEY", "tls-key", "", "PEM private key file of REALTIME_TLS_CERT.",
@@ -175,6 +194,18 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setDuration(&c.ShutdownTimeout, v) }},
 	{"REALTIME_ADMIN_TOKEN", "admin-token", "", "Bearer token for the admin API (/admin/…). Empty disables the admin API.",
 		func(c *Config, v string) error { c.AdminToken = v; return nil }},
+	{"REALTIME_ADMIN_UI", "admin-ui", "false", "Serve the Socket.IO Admin UI (its /admin namespace, and its files at /admin-ui/). Needs REALTIME_ADMIN_UI_PASSWORD.",
+		func(c *Config, v string) error { return setBool(&c.AdminUI.Enabled, v) }},
+	{"REALTIME_ADMIN_UI_USERNAME", "admin-ui-username", "admin", "Username of the Admin UI's login.",
+		func(c *Config, v string) error { c.AdminUI.Username = v; return nonEmpty(v) }},
+	{"REALTIME_ADMIN_UI_PASSWORD", "admin-ui-password", "", "Password of the Admin UI's login, in clear or as a bcrypt hash ($2b$…).",
+		func(c *Config, v string) error { c.AdminUI.Password = v; return nil }},
+	{"REALTIME_ADMIN_UI_READONLY", "admin-ui-readonly", "false", "Refuse every action of the Admin UI (disconnect, leave).",
+		func(c *Config, v string) error { return setBool(&c.AdminUI.ReadOnly, v) }},
+	{"REALTIME_ADMIN_UI_SOCKETS", "admin-ui-sockets", "1000", "How many of its sockets each node shows in the Admin UI in detail (counts are always complete).",
+		func(c *Config, v string) error { return setPositive(&c.AdminUI.MaxSockets, v) }},
+	{"REALTIME_CONSOLE", "console", "true", "Serve the live console at /. Turn it off in production if nobody uses it.",
+		func(c *Config, v string) error { return setBool(&c.Console, v) }},
 	{"REALTIME_DEMO", "demo", "false", "Demo mode for the console at /: lists the demo family with tokens and enables /demo/ endpoints that write to the database. Development only.",
 		func(c *Config, v string) error { return setBool(&c.Demo, v) }},
 	{"REALTIME_CLIENT_EVENT_RATE", "client-event-rate", "20", "Client events (commands) one socket may send per second, in bursts of up to twice as many; the rest are dropped (acked rate_limited).",
@@ -234,11 +265,32 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		if err := checkTLS(c.TLSCert, c.TLSKey); err != nil {
 			return c, err
 		}
+		if err := checkOperators(c); err != nil {
+			return c, err
+		}
 		if c.Retention < c.RecoveryWindow {
 			return c, errors.New("config: REALTIME_RETENTION must be at least REALTIME_RECOVERY_WINDOW (recovery replays the outbox)")
 		}
 		return c, nil
 	}
+}
+
+// checkOperators checks the settings of the operators' endpoints together. The Admin UI's
+// password is never shown in a message.
+func checkOperators(c Config) error {
+	if c.InternalAddr != "" && c.InternalAddr == c.Addr {
+		return errors.New("config: REALTIME_INTERNAL_ADDR must differ from REALTIME_ADDR")
+	}
+	if c.Demo && !c.Console {
+		return errors.New("config: REALTIME_DEMO needs the console (REALTIME_CONSOLE=true)")
+	}
+	if !c.AdminUI.Enabled {
+		return nil
+	}
+	if err := adminui.CheckPassword(c.AdminUI.Password); err != nil {
+		return fmt.Errorf("config: REALTIME_ADMIN_UI_PASSWORD: %w", err)
+	}
+	return nil
 }
 
 // InvalidError marks an error found in the configuration after loading it (a session query
@@ -446,6 +498,15 @@ func setAddr(dst *string, v string) error {
 		return fmt.Errorf("%q is neither an IP address nor a host name", host)
 	}
 	return nil
+}
+
+// setOptionalAddr is setAddr for an address that may be left empty.
+func setOptionalAddr(dst *string, v string) error {
+	if v == "" {
+		*dst = ""
+		return nil
+	}
+	return setAddr(dst, v)
 }
 
 var hostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)

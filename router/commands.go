@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -218,12 +219,36 @@ func (r *Router) onRoomLeave(s *socketio.Socket, e *socketio.Event) {
 		r.refused(s, e, ErrBadRequest, "", err)
 		return
 	}
-	room := ChatRoom(chatID)
-	ClientOf(s).forgetChat(chatID, math.MaxInt64)
-	s.Leave(room)
-	r.stopTyping(s, chatID)
+	room := r.leaveChat(s, chatID)
 	r.log.WithFields(logrus.Fields{"sid": s.ID(), "user": ClientOf(s).UserID, "room": room}).Debug("left")
 	reply(e, okAck(room))
+}
+
+// leaveChat takes a socket out of a chat's room (its typing indicator there ends) and returns
+// the room.
+func (r *Router) leaveChat(s *socketio.Socket, chatID string) string {
+	room := ChatRoom(chatID)
+	if c := ClientOf(s); c != nil {
+		c.forgetChat(chatID, math.MaxInt64)
+	}
+	s.Leave(room)
+	r.stopTyping(s, chatID)
+	return room
+}
+
+// MayLeave reports whether an operator (the Admin UI) may take sockets out of room: chat rooms
+// only. Out of its user room, a socket would stay connected but receive nothing.
+func (r *Router) MayLeave(room string) bool {
+	chatID, ok := strings.CutPrefix(room, chatPrefix)
+	return ok && chatID != ""
+}
+
+// Leave takes a socket out of a chat room for an operator, as room:leave does. Other rooms are
+// left alone.
+func (r *Router) Leave(s *socketio.Socket, room string) {
+	if r.MayLeave(room) {
+		r.leaveChat(s, strings.TrimPrefix(room, chatPrefix))
+	}
 }
 
 // refused answers a command with an error code and logs why, at debug level.

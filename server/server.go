@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,9 +20,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/admin"
+	"github.com/realtimed/realtimed/adminui"
 	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/config"
-	"github.com/realtimed/realtimed/demo"
 	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/migrations"
@@ -30,7 +31,6 @@ import (
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
-	"github.com/realtimed/realtimed/web"
 )
 
 // Server is one realtimed node.
@@ -49,8 +49,12 @@ type Server struct {
 	certs    *certFiles      // nil without TLS
 	recovery *recovery.Store // nil when connection-state recovery is off
 	pruner   *retention.Pruner
+	adminUI  *adminui.UI      // nil unless REALTIME_ADMIN_UI
+	adminIO  *socketio.Server // the Admin UI's own Socket.IO server on the internal address, or nil
 	mux      *http.ServeMux
-	stopping atomic.Bool
+	// internalMux serves the operators' endpoints on REALTIME_INTERNAL_ADDR (nil without it).
+	internalMux *http.ServeMux
+	stopping    atomic.Bool
 }
 
 // New connects to the database and builds the node. Call Prepare, then Run.
@@ -101,10 +105,11 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 			MaxPayload:     cfg.MaxPayload,
 			SendQueueLimit: cfg.SendQueueBytes,
 			CheckOrigin:    originChecker(cfg.CORSOrigins),
-			OnWrite:        s.metrics.Written,
+			OnWrite:        s.written,
 			AllowRequest:   handshakeLimiter(cfg),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
+		OnRead:         s.onRead(),
 		Logger:         log,
 	})
 	ns := s.io.Of("/")
@@ -152,18 +157,10 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 	}
 	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow,
 		NodeSilence: s.cluster.Silence(), Logger: log})
-	s.mux = http.NewServeMux()
-	s.mux.Handle("/socket.io/", s.io)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
-	s.mux.Handle("/admin/", s.admin)
-	s.mux.Handle("/", web.Handler(web.Config{
-		Demo: cfg.Demo, Verifier: a.verifier, Membership: s.router.Membership(), DB: pool, Logger: log,
-	}))
-	if cfg.Demo {
-		s.mux.Handle("/demo/", demo.Handler(pool, []byte(cfg.JWTSecret), log))
+	if err := s.setupAdminUI(); err != nil {
+		return nil, err
 	}
+	s.routes()
 	return s, nil
 }
 
@@ -262,6 +259,13 @@ func (s *Server) Run(ctx context.Context) error {
 // the listener stops, all within the shutdown timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.pools.close()
+	var internalLn net.Listener
+	if s.cfg.InternalAddr != "" {
+		var err error
+		if internalLn, err = net.Listen("tcp", s.cfg.InternalAddr); err != nil {
+			return fmt.Errorf("listening on %s (REALTIME_INTERNAL_ADDR): %w", s.cfg.InternalAddr, err)
+		}
+	}
 	lctx, stopListener := context.WithCancel(context.Background())
 	listenerDone := make(chan struct{})
 	go func() {
@@ -294,6 +298,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.auth.jwks != nil {
 		go s.fetchJWKS(lctx)
 	}
+	uiDone := make(chan struct{})
+	go func() {
+		defer close(uiDone)
+		if s.adminUI != nil {
+			s.adminUI.Run(lctx)
+		}
+	}()
 	scheme := "http"
 	if s.certs != nil {
 		ln, scheme = tls.NewListener(ln, s.certs.tlsConfig()), "https"
@@ -303,11 +314,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		handshakeTimeout = 10 * time.Second
 	}
 	// ReadHeaderTimeout also bounds the TLS handshake (net/http uses it for both).
-	httpSrv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout,
-		ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	newHTTP := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: handshakeTimeout, ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
+	}
+	servers := []*http.Server{newHTTP(s.mux)}
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- servers[0].Serve(ln) }()
 	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "scheme": scheme, "node": s.cluster.Node()}).Info("realtimed serving")
+	if internalLn != nil {
+		servers = append(servers, newHTTP(s.internalMux))
+		go func() { serveErr <- servers[1].Serve(internalLn) }()
+		s.log.WithFields(logrus.Fields{"addr": internalLn.Addr().String(), "scheme": "http"}).
+			Info("serving the operators' endpoints (metrics, admin API, Admin UI) on the internal address")
+	}
 
 	var err error
 	select {
@@ -315,7 +334,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-serveErr:
 		err = fmt.Errorf("http server: %w", err)
 	}
-	s.shutdown(httpSrv)
+	s.shutdown(servers)
 	// The sessions' disconnections are stored before the node leaves the cluster: once its row
 	// is gone, the window of its sessions that still look connected is over.
 	stopRecovery()
@@ -325,6 +344,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-listenerDone
 	<-clusterDone
 	<-prunerDone
+	<-uiDone
 	return err
 }
 
@@ -333,20 +353,32 @@ func (s *Server) fetchJWKS(ctx context.Context) {
 	_ = s.auth.jwks.Refresh(ctx)
 }
 
-func (s *Server) shutdown(httpSrv *http.Server) {
+func (s *Server) shutdown(servers []*http.Server) {
 	s.stopping.Store(true)
 	s.log.WithField("timeout", s.cfg.ShutdownTimeout.String()).Info("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := httpSrv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			s.log.WithError(err).Warn("http shutdown")
-		}
-	}()
+	var wg sync.WaitGroup
+	for _, httpSrv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := httpSrv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.WithError(err).Warn("http shutdown")
+			}
+		}()
+	}
+	if s.adminIO != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.adminIO.Shutdown(ctx)
+		}()
+	}
 	s.io.Shutdown(ctx)
-	<-done
-	_ = httpSrv.Close()
+	wg.Wait()
+	for _, httpSrv := range servers {
+		_ = httpSrv.Close()
+	}
 	s.log.Info("shut down")
 }

@@ -30,6 +30,8 @@ type Options struct {
 	TLS *tls.Config
 	// LocalAddr is the source address to dial from (e.g. 127.0.0.2).
 	LocalAddr string
+	// Namespace is the namespace to connect to. Empty means "/".
+	Namespace string
 }
 
 // ConnectError is a CONNECT_ERROR payload.
@@ -43,7 +45,8 @@ func (e *ConnectError) Code() string { return e.Data["code"] }
 
 // Conn is an open connection.
 type Conn struct {
-	ws *websocket.Conn
+	ws     *websocket.Conn
+	prefix string // what packets of the namespace start with after their type: "" or "/nsp,"
 	// SID is the Socket.IO socket id after a successful CONNECT.
 	SID string
 	// PID is the private session id of the CONNECT answer (connection-state recovery), if any.
@@ -101,6 +104,9 @@ func Connect(ctx context.Context, base string, o Options) (*Conn, error) {
 		return nil, fmt.Errorf("siotest: dial %s: %w", u, err)
 	}
 	c := &Conn{ws: ws}
+	if o.Namespace != "" && o.Namespace != "/" {
+		c.prefix = o.Namespace + ","
+	}
 	if err := c.connect(ctx, o.Auth); err != nil {
 		ws.Close()
 		return nil, err
@@ -127,7 +133,7 @@ func (c *Conn) connect(ctx context.Context, auth any) error {
 	if !strings.HasPrefix(msg, "0") {
 		return fmt.Errorf("siotest: expected the open packet, got %q", msg)
 	}
-	packet := "40"
+	packet := "40" + c.prefix
 	if auth != nil {
 		b, err := json.Marshal(auth)
 		if err != nil {
@@ -144,19 +150,19 @@ func (c *Conn) connect(ctx context.Context, auth any) error {
 			return err
 		}
 		switch {
-		case strings.HasPrefix(msg, "40"):
+		case strings.HasPrefix(msg, "40"+c.prefix):
 			var ok struct {
 				SID string `json:"sid"`
 				PID string `json:"pid"`
 			}
-			if err := json.Unmarshal([]byte(msg[2:]), &ok); err != nil {
+			if err := json.Unmarshal([]byte(msg[2+len(c.prefix):]), &ok); err != nil {
 				return fmt.Errorf("siotest: CONNECT answer %q: %w", msg, err)
 			}
 			c.SID, c.PID = ok.SID, ok.PID
 			return nil
-		case strings.HasPrefix(msg, "44"):
+		case strings.HasPrefix(msg, "44"+c.prefix):
 			c.Refused = &ConnectError{}
-			if err := json.Unmarshal([]byte(msg[2:]), c.Refused); err != nil {
+			if err := json.Unmarshal([]byte(msg[2+len(c.prefix):]), c.Refused); err != nil {
 				return fmt.Errorf("siotest: CONNECT_ERROR %q: %w", msg, err)
 			}
 			return nil
@@ -217,7 +223,7 @@ func (c *Conn) Call(ctx context.Context, event string, arg any) (string, error) 
 	}
 	id := fmt.Sprint(c.nextAck)
 	c.nextAck++
-	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("42"+id+string(payload))); err != nil {
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("42"+c.prefix+id+string(payload))); err != nil {
 		return "", fmt.Errorf("siotest: sending %s: %w", event, err)
 	}
 	if deadline, ok := ctx.Deadline(); ok {
@@ -229,13 +235,52 @@ func (c *Conn) Call(ctx context.Context, event string, arg any) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		if ack, ok := strings.CutPrefix(msg, "43"+id+"["); ok {
+		if ack, ok := strings.CutPrefix(msg, "43"+c.prefix+id+"["); ok {
 			return "[" + ack, nil
 		}
 		if strings.HasPrefix(msg, "4") {
 			c.pending = append(c.pending, msg[1:])
 		}
 	}
+}
+
+// Event is an event the server sent.
+type Event struct {
+	Name string
+	Args []json.RawMessage
+}
+
+// NextEvent returns the next event of the connection's namespace, skipping other packets.
+func (c *Conn) NextEvent(ctx context.Context) (Event, error) {
+	for {
+		p, err := c.Next(ctx)
+		if err != nil {
+			return Event{}, err
+		}
+		body, ok := strings.CutPrefix(p, "2"+c.prefix)
+		if !ok {
+			continue
+		}
+		var parts []json.RawMessage
+		if err := json.Unmarshal([]byte(body), &parts); err != nil || len(parts) == 0 {
+			return Event{}, fmt.Errorf("siotest: malformed event %q", p)
+		}
+		var e Event
+		if err := json.Unmarshal(parts[0], &e.Name); err != nil {
+			return Event{}, fmt.Errorf("siotest: malformed event %q", p)
+		}
+		e.Args = parts[1:]
+		return e, nil
+	}
+}
+
+// Emit sends an event with args (marshalled as JSON) to the connection's namespace.
+func (c *Conn) Emit(event string, args ...any) error {
+	b, err := json.Marshal(append([]any{event}, args...))
+	if err != nil {
+		return err
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, []byte("42"+c.prefix+string(b)))
 }
 
 // WaitClosed waits until the server closes the connection, or ctx ends.
