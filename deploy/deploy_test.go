@@ -267,3 +267,24 @@ func TestComposeSaysHowToGetAToken(t *testing.T) {
 		t.Error("realtimed-1 has no REALTIME_JWT_SECRET to sign tokens with")
 	}
 }
+
+// The replicas' operators' endpoints (metrics, admin API, Admin UI) are on their internal
+// address, which is published on the host's loopback only and which nginx does not forward.
+func TestOperatorsOnTheInternalAddressOnly(t *testing.T) {
+	c := loadCompose(t)
+	nginx := read(t, "nginx.conf")
+	for _, name := range []string{"realtimed-1", "realtimed-2"} {
+		svc := c.Services[name]
+		internal := svc.Environment["REALTIME_INTERNAL_ADDR"]
+		_, port, ok := strings.Cut(internal, ":")
+		if !ok || port == "" || internal == svc.Environment["REALTIME_ADDR"] {
+			t.Fatalf("%s: REALTIME_INTERNAL_ADDR %q", name, internal)
+		}
+		if len(svc.Ports) != 1 || !strings.HasPrefix(svc.Ports[0], "127.0.0.1:") || !strings.HasSuffix(svc.Ports[0], ":"+port) {
+			t.Errorf("%s publishes %v, want only its internal port %s on 127.0.0.1", name, svc.Ports, port)
+		}
+		if strings.Contains(nginx, name+":"+port) {
+			t.Errorf("nginx forwards %s's internal address", name)
+		}
+	}
+}

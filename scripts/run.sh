@@ -51,5 +51,9 @@ if [ "$demo" = true ]; then
 else
   echo "Console: http://localhost:$port/  (paste a token)"
 fi
+if [ "${REALTIME_ADMIN_UI:-false}" = true ]; then
+  ui_addr="${REALTIME_INTERNAL_ADDR:-$addr}"
+  echo "Socket.IO Admin UI: http://localhost:${ui_addr##*:}/admin-ui/  (Server URL http://localhost:${ui_addr##*:}, username ${REALTIME_ADMIN_UI_USERNAME:-admin})"
+fi
 echo
 exec bin/realtimed serve

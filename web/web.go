@@ -44,8 +44,8 @@ type Config struct {
 	Logger logrus.FieldLogger
 }
 
-// Handler serves "/" (the page), "/console/…" (its files and the vendored client bundle) and
-// "/console/api/…" (settings and event details).
+// Handler serves "/" (the page), "/favicon.ico", "/console/…" (its files and the vendored
+// client bundle) and "/console/api/…" (settings and event details).
 func Handler(cfg Config) http.Handler {
 	files, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
@@ -54,6 +54,11 @@ func Handler(cfg Config) http.Handler {
 		http.ServeFileFS(w, r, files, "index.html")
 	}
 	mux.HandleFunc("GET /{$}", page)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/x-icon")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		http.ServeFileFS(w, r, files, "favicon.ico")
+	})
 	mux.Handle("GET /console/", http.StripPrefix("/console/", http.FileServerFS(files)))
 	mux.HandleFunc("GET /console/api/settings", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"demo": cfg.Demo, "clientVersion": ClientVersion})

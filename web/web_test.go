@@ -58,6 +58,7 @@ func TestPageAndFiles(t *testing.T) {
 		{"/console/console.css", "--accent", 200},
 		{"/console/vendor/socket.io.min.js", "Socket.IO v" + ClientVersion, 200},
 		{"/console/api/settings", `"demo":true`, 200},
+		{"/favicon.ico", "\x00\x00\x01\x00", 200},
 		{"/nope", "", 404},
 		{"/console/missing.js", "", 404},
 	} {
