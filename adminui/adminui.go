@@ -2,7 +2,7 @@
 // @socket.io/admin-ui, https://socket.io/docs/v4/admin-ui/), as instrument() is in Node: the
 // "/admin" namespace with its username/password login, the events the UI expects (config,
 // session, server_stats, all_sockets, socket_connected/updated/disconnected,
-// room_joined/left, event_received) and the actions it sends (_disconnect, leave), for every
+// room_joined/left, event_received, event_sent) and the actions it sends (_disconnect, leave), for every
 // node of the cluster, so that the UI lists each node as a server with its sockets and rooms.
 // It also serves the UI's own files, vendored from npm.
 //
@@ -181,6 +181,17 @@ func (ui *UI) publishWatch() {
 	ui.cfg.Cluster.Publish(b)
 }
 
+// Watched reports whether some UI watches this node: callers skip the work of a Sent call
+// when it does not.
+func (ui *UI) Watched() bool { return ui.reporter.active.Load() }
+
+// Sent reports an event delivered to rooms of App's namespace nsp (the Events page's
+// event_sent, for the sockets this node shows): its name and arguments as the clients get
+// them.
+func (ui *UI) Sent(nsp string, rooms []string, event string, args ...json.RawMessage) {
+	ui.reporter.sent(nsp, rooms, event, args)
+}
+
 // Read counts a message a client of App sent (socketio.Options.OnRead).
 func (ui *UI) Read(size int) { ui.reporter.read(size) }
 
@@ -236,7 +247,7 @@ func Handler() http.Handler {
 	files, _ := fs.Sub(static, "static")
 	fileServer := http.StripPrefix(Path, http.FileServerFS(files))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == Path || r.URL.Path == Path+"index.html" {
+		if r.URL.Path == Path {
 			w.Header().Set("Cache-Control", "no-cache")
 			http.ServeFileFS(w, r, files, "index.html")
 			return

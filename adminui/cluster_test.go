@@ -213,6 +213,22 @@ func TestAdminUIAcrossNodes(t *testing.T) {
 	u.waitFor("event_received", func(args []json.RawMessage) bool {
 		return str(args[1]) == robinOnB.SID && strings.Contains(string(args[2]), `"room:join"`)
 	})
+	// An event of the stream delivered to the chat room: event_sent, with its payload and offset.
+	conn, err = pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(context.Background(), `SELECT realtime.publish('admin.seen', '{}', ARRAY[$1], '{"n":1}')`, chat)
+	conn.Close(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := u.waitFor("event_sent", func(args []json.RawMessage) bool {
+		return str(args[1]) == robinOnB.SID && strings.Contains(string(args[2]), `"admin.seen"`)
+	})
+	if args := decode[[]json.RawMessage](t, sent.Args[2]); len(args) != 3 || string(args[1]) != `{"n":1}` || str(args[2]) == "" {
+		t.Fatalf("event_sent arguments %s, want the event, its payload and its offset", sent.Args[2])
+	}
 
 	// Actions: leave a chat room (allowed), leave a user room and join (refused), disconnect.
 	if err := u.conn.Emit("leave", "/", "user:"+robin, robinOnB.SID); err != nil {

@@ -63,17 +63,18 @@ type reporter struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Int64
 
 	mu          sync.Mutex
-	epoch       string                      // names this watch period
-	seq         uint64                      // sequence number of the last change
-	shown       map[*socketio.Socket]string // → the transport last reported
-	changes     []json.RawMessage           // since the last flush
-	changeBytes int                         //
-	traffic     []json.RawMessage           // event_received since the last flush
-	trafficSize int                         //
-	lost        bool                        // changes were dropped since the last flush
-	connects    int                         // since the last stats
-	disconnects map[string]int              // by reason, since the last stats
-	lastStats   time.Time                   //
+	epoch       string                                   // names this watch period
+	seq         uint64                                   // sequence number of the last change
+	shown       map[*socketio.Socket]string              // → the transport last reported
+	rooms       map[string]map[*socketio.Socket]struct{} // the shown sockets by room
+	changes     []json.RawMessage                        // since the last flush
+	changeBytes int
+	traffic     []json.RawMessage // event_received and event_sent since the last flush
+	trafficSize int
+	lost        bool           // changes were dropped since the last flush
+	connects    int            // since the last stats
+	disconnects map[string]int // by reason, since the last stats
+	lastStats   time.Time
 }
 
 func newReporter(node string, app *socketio.Server, namespaces []*socketio.Namespace, describe func(*socketio.Socket) any,
@@ -115,6 +116,7 @@ func (r *reporter) start() {
 	_, _ = rand.Read(b[:])
 	r.epoch, r.seq, r.lost = hex.EncodeToString(b[:]), 0, false
 	r.shown = make(map[*socketio.Socket]string)
+	r.rooms = make(map[string]map[*socketio.Socket]struct{})
 	r.changes, r.changeBytes, r.traffic, r.trafficSize = nil, 0, nil, 0
 	r.connects, r.disconnects, r.lastStats = 0, map[string]int{}, time.Time{}
 	for _, c := range []*atomic.Int64{&r.packetsIn, &r.bytesIn, &r.packetsOut, &r.bytesOut} {
@@ -126,7 +128,7 @@ func (r *reporter) start() {
 			if len(r.shown) >= r.maxSockets {
 				return
 			}
-			r.shown[s] = s.Conn().Transport()
+			r.showLocked(s, s.Conn().Transport(), s.Rooms())
 		}
 	}
 }
@@ -136,7 +138,41 @@ func (r *reporter) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.active.Store(false)
-	r.shown, r.changes, r.traffic, r.disconnects = nil, nil, nil, nil
+	r.shown, r.rooms, r.changes, r.traffic, r.disconnects = nil, nil, nil, nil, nil
+}
+
+// showLocked starts following a socket. r.mu is held.
+func (r *reporter) showLocked(s *socketio.Socket, transport string, rooms []string) {
+	r.shown[s] = transport
+	r.indexLocked(s, rooms...)
+}
+
+// hideLocked stops following a socket. r.mu is held.
+func (r *reporter) hideLocked(s *socketio.Socket) {
+	delete(r.shown, s)
+	for room, members := range r.rooms {
+		if _, ok := members[s]; ok {
+			r.unindexLocked(s, room)
+		}
+	}
+}
+
+func (r *reporter) indexLocked(s *socketio.Socket, rooms ...string) {
+	for _, room := range rooms {
+		members := r.rooms[room]
+		if members == nil {
+			members = make(map[*socketio.Socket]struct{}, 1)
+			r.rooms[room] = members
+		}
+		members[s] = struct{}{}
+	}
+}
+
+func (r *reporter) unindexLocked(s *socketio.Socket, room string) {
+	delete(r.rooms[room], s)
+	if len(r.rooms[room]) == 0 {
+		delete(r.rooms, room)
+	}
 }
 
 // run publishes reports while the node is watched, and sleeps otherwise, until done closes.
@@ -182,7 +218,7 @@ func (r *reporter) Connected(s *socketio.Socket) {
 		return
 	}
 	v := viewOf(s, r.describe)
-	r.shown[s] = v.Transport
+	r.showLocked(s, v.Transport, v.Rooms)
 	r.changeLocked("socket_connected", v, now)
 }
 
@@ -200,7 +236,7 @@ func (r *reporter) Disconnected(s *socketio.Socket, reason socketio.DisconnectRe
 	if _, ok := r.shown[s]; !ok {
 		return
 	}
-	delete(r.shown, s)
+	r.hideLocked(s)
 	r.changeLocked("socket_disconnected", s.Namespace().Name(), s.ID(), string(reason), now)
 }
 
@@ -221,6 +257,11 @@ func (r *reporter) roomChange(s *socketio.Socket, name string, rooms ...string) 
 		return
 	}
 	for _, room := range rooms {
+		if name == "room_joined" {
+			r.indexLocked(s, room)
+		} else {
+			r.unindexLocked(s, room)
+		}
 		r.changeLocked(name, s.Namespace().Name(), room, s.ID(), now)
 	}
 }
@@ -232,28 +273,59 @@ func (r *reporter) Received(s *socketio.Socket, e *socketio.Event) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.shown[s]; !ok || r.trafficSize >= maxTrafficBytes {
+	if _, ok := r.shown[s]; ok {
+		r.trafficLocked("event_received", s, e.Name, e.Args, len(e.Attachments), now)
+	}
+}
+
+// sent reports an event delivered to rooms of namespace nsp, for the shown sockets in them.
+func (r *reporter) sent(nsp string, rooms []string, event string, args []json.RawMessage) {
+	if !r.active.Load() {
 		return
 	}
-	args := make([]any, 0, len(e.Args)+1)
-	args = append(args, e.Name)
-	size := 0
-	for _, a := range e.Args {
-		size += len(a)
-	}
-	if size > maxArgsBytes || len(e.Attachments) > 0 {
-		args = append(args, "(arguments not shown: "+strconv.Itoa(size)+" bytes, "+strconv.Itoa(len(e.Attachments))+" attachments)")
-	} else {
-		for _, a := range e.Args {
-			args = append(args, a)
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[*socketio.Socket]bool{}
+	for _, room := range rooms {
+		for s := range r.rooms[room] {
+			if seen[s] || s.Namespace().Name() != nsp {
+				continue
+			}
+			seen[s] = true
+			if !r.trafficLocked("event_sent", s, event, args, 0, now) {
+				return
+			}
 		}
 	}
-	b, err := json.Marshal([]any{"event_received", s.Namespace().Name(), s.ID(), args, now.UTC()})
+}
+
+// trafficLocked buffers an event a shown socket received or was sent, its arguments shown
+// unless they are large; it reports false when the flush's budget is spent. r.mu is held.
+func (r *reporter) trafficLocked(kind string, s *socketio.Socket, event string, args []json.RawMessage, attachments int, now time.Time) bool {
+	if r.trafficSize >= maxTrafficBytes {
+		return false
+	}
+	shown := make([]any, 0, len(args)+1)
+	shown = append(shown, event)
+	size := 0
+	for _, a := range args {
+		size += len(a)
+	}
+	if size > maxArgsBytes || attachments > 0 {
+		shown = append(shown, "(arguments not shown: "+strconv.Itoa(size)+" bytes, "+strconv.Itoa(attachments)+" attachments)")
+	} else {
+		for _, a := range args {
+			shown = append(shown, a)
+		}
+	}
+	b, err := json.Marshal([]any{kind, s.Namespace().Name(), s.ID(), shown, now.UTC()})
 	if err != nil {
-		return
+		return true
 	}
 	r.traffic = append(r.traffic, b)
 	r.trafficSize += len(b)
+	return true
 }
 
 // read counts a message a client sent (socketio.Options.OnRead).

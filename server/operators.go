@@ -1,11 +1,14 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/realtimed/realtimed/adminui"
 	"github.com/realtimed/realtimed/demo"
+	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
@@ -96,6 +99,20 @@ func (s *Server) written(msgs []*engineio.Message, at time.Time) {
 	if s.adminUI != nil {
 		s.adminUI.Written(msgs)
 	}
+}
+
+// delivered observes every event the router delivered (router.Hooks.Delivered).
+func (s *Server) delivered(env *listener.Envelope, sockets int) {
+	s.metrics.Delivered(env, sockets)
+	if s.adminUI == nil || sockets == 0 || !s.adminUI.Watched() {
+		return
+	}
+	rooms := make([]string, 0, len(env.Users)+len(env.Rooms))
+	for _, u := range env.Users {
+		rooms = append(rooms, router.UserRoom(u))
+	}
+	offset, _ := json.Marshal(strconv.FormatInt(env.Pos, 10))
+	s.adminUI.Sent("/", append(rooms, env.Rooms...), env.Event, env.Payload, offset)
 }
 
 // onRead is socketio.Options.OnRead: nil unless the Admin UI counts the clients' messages.

@@ -114,7 +114,7 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 	})
 	ns := s.io.Of("/")
 	s.router = router.New(ns, a.verifier, log, router.Hooks{
-		Delivered:    s.metrics.Delivered,
+		Delivered:    s.delivered,
 		AuthFailed:   s.metrics.AuthFailed,
 		Disconnected: s.metrics.Disconnected,
 	}, routerOptions(cfg)...)
