@@ -203,101 +203,85 @@ func (r *reporter) run(done <-chan struct{}) {
 
 // Observer methods (socketio.Observer), for the namespaces the UI shows.
 
-func (r *reporter) Connected(s *socketio.Socket) {
+// whileWatched runs f under r.mu when the node is watched; otherwise it costs one atomic load.
+func (r *reporter) whileWatched(f func(now time.Time)) {
 	if !r.active.Load() {
 		return
 	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.active.Load() {
-		return
+	if r.active.Load() {
+		f(now)
 	}
-	r.connects++
-	if _, ok := r.shown[s]; ok || len(r.shown) >= r.maxSockets || !s.Connected() {
-		return
-	}
-	v := viewOf(s, r.describe)
-	r.showLocked(s, v.Transport, v.Rooms)
-	r.changeLocked("socket_connected", v, now)
+}
+
+func (r *reporter) Connected(s *socketio.Socket) {
+	r.whileWatched(func(now time.Time) {
+		r.connects++
+		if _, ok := r.shown[s]; ok || len(r.shown) >= r.maxSockets || !s.Connected() {
+			return
+		}
+		v := viewOf(s, r.describe)
+		r.showLocked(s, v.Transport, v.Rooms)
+		r.changeLocked("socket_connected", v, now)
+	})
 }
 
 func (r *reporter) Disconnected(s *socketio.Socket, reason socketio.DisconnectReason) {
-	if !r.active.Load() {
-		return
-	}
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.active.Load() {
-		return
-	}
-	r.disconnects[string(reason)]++
-	if _, ok := r.shown[s]; !ok {
-		return
-	}
-	r.hideLocked(s)
-	r.changeLocked("socket_disconnected", s.Namespace().Name(), s.ID(), string(reason), now)
+	r.whileWatched(func(now time.Time) {
+		r.disconnects[string(reason)]++
+		if _, ok := r.shown[s]; ok {
+			r.hideLocked(s)
+			r.changeLocked("socket_disconnected", s.Namespace().Name(), s.ID(), string(reason), now)
+		}
+	})
 }
 
 func (r *reporter) Joined(s *socketio.Socket, rooms []string) {
-	r.roomChange(s, "room_joined", rooms...)
+	r.whileWatched(func(now time.Time) {
+		if _, ok := r.shown[s]; ok {
+			r.indexLocked(s, rooms...)
+			for _, room := range rooms {
+				r.changeLocked("room_joined", s.Namespace().Name(), room, s.ID(), now)
+			}
+		}
+	})
 }
 
-func (r *reporter) Left(s *socketio.Socket, room string) { r.roomChange(s, "room_left", room) }
-
-func (r *reporter) roomChange(s *socketio.Socket, name string, rooms ...string) {
-	if !r.active.Load() {
-		return
-	}
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.shown[s]; !ok {
-		return
-	}
-	for _, room := range rooms {
-		if name == "room_joined" {
-			r.indexLocked(s, room)
-		} else {
+func (r *reporter) Left(s *socketio.Socket, room string) {
+	r.whileWatched(func(now time.Time) {
+		if _, ok := r.shown[s]; ok {
 			r.unindexLocked(s, room)
+			r.changeLocked("room_left", s.Namespace().Name(), room, s.ID(), now)
 		}
-		r.changeLocked(name, s.Namespace().Name(), room, s.ID(), now)
-	}
+	})
 }
 
 func (r *reporter) Received(s *socketio.Socket, e *socketio.Event) {
-	if !r.active.Load() {
-		return
-	}
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.shown[s]; ok {
-		r.trafficLocked("event_received", s, e.Name, e.Args, len(e.Attachments), now)
-	}
+	r.whileWatched(func(now time.Time) {
+		if _, ok := r.shown[s]; ok {
+			r.trafficLocked("event_received", s, e.Name, e.Args, len(e.Attachments), now)
+		}
+	})
 }
 
 // sent reports an event delivered to rooms of namespace nsp, for the shown sockets in them.
 func (r *reporter) sent(nsp string, rooms []string, event string, args []json.RawMessage) {
-	if !r.active.Load() {
-		return
-	}
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	seen := map[*socketio.Socket]bool{}
-	for _, room := range rooms {
-		for s := range r.rooms[room] {
-			if seen[s] || s.Namespace().Name() != nsp {
-				continue
-			}
-			seen[s] = true
-			if !r.trafficLocked("event_sent", s, event, args, 0, now) {
-				return
+	r.whileWatched(func(now time.Time) {
+		seen := map[*socketio.Socket]bool{}
+		for _, room := range rooms {
+			for s := range r.rooms[room] {
+				if seen[s] || s.Namespace().Name() != nsp {
+					continue
+				}
+				seen[s] = true
+				if !r.trafficLocked("event_sent", s, event, args, 0, now) {
+					return
+				}
 			}
 		}
-	}
+	})
 }
 
 // trafficLocked buffers an event a shown socket received or was sent, its arguments shown

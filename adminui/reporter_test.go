@@ -266,7 +266,12 @@ func BenchmarkObserverUnwatched(b *testing.B) {
 	e := &socketio.Event{Name: "x"}
 	b.ReportAllocs()
 	for b.Loop() {
+		rep.Connected(nil)
+		rep.Joined(nil, nil)
+		rep.Left(nil, "")
 		rep.Received(nil, e)
+		rep.sent("/", nil, "", nil)
+		rep.Disconnected(nil, "")
 		rep.read(100)
 		rep.written(nil)
 	}

@@ -1,31 +1,19 @@
 package adminui
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/realtimed/realtimed/internal/npmlock"
 )
 
 // The vendored files, UIVersion and the version e2e/package-lock.json pins agree
 // (scripts/vendor-admin-ui.sh keeps them so; the e2e test compares the bytes with npm's).
 func TestVendoredUIMatchesTheLockFile(t *testing.T) {
-	lock, err := os.ReadFile("../e2e/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkgs struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(lock, &pkgs); err != nil {
-		t.Fatal(err)
-	}
-	if got := pkgs.Packages["node_modules/@socket.io/admin-ui"].Version; got != UIVersion {
+	if got := npmlock.Pinned(t, "@socket.io/admin-ui"); got != UIVersion {
 		t.Fatalf("e2e/package-lock.json pins @socket.io/admin-ui %q, adminui serves %s: run scripts/vendor-admin-ui.sh", got, UIVersion)
 	}
 	page, err := static.ReadFile("static/index.html")

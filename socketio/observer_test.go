@@ -73,14 +73,15 @@ func TestObserver(t *testing.T) {
 		t.Fatal("Namespace.Socket does not find the socket by id")
 	}
 	c.send(text(`2/observed,["join",1]`), text(`2/observed,["leave",2]`), text(`1/observed,`))
-	rec.waitLines(t,
-		"connected "+id+" from-middleware",
-		"received "+id+" join 1",
-		"joined "+id+" a,b",
-		"received "+id+" leave 2",
-		"left "+id+" a",
-		"disconnected "+id+" client namespace disconnect",
-	)
+	want := []string{
+		"connected " + id + " from-middleware",
+		"received " + id + " join 1",
+		"joined " + id + " a,b",
+		"received " + id + " leave 2",
+		"left " + id + " a",
+		"disconnected " + id + " client namespace disconnect",
+	}
+	rec.waitLines(t, want...)
 	if read.Load() == 0 {
 		t.Fatal("OnRead was not called")
 	}
@@ -88,12 +89,5 @@ func TestObserver(t *testing.T) {
 	other := ts.dialWebsocket(t)
 	connect(t, other, "/", "")
 	echoes(t, other, "unobserved")
-	rec.waitLines(t,
-		"connected "+id+" from-middleware",
-		"received "+id+" join 1",
-		"joined "+id+" a,b",
-		"received "+id+" leave 2",
-		"left "+id+" a",
-		"disconnected "+id+" client namespace disconnect",
-	)
+	rec.waitLines(t, want...)
 }

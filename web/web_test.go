@@ -16,6 +16,7 @@ import (
 
 	"github.com/realtimed/realtimed/auth"
 	"github.com/realtimed/realtimed/demo"
+	"github.com/realtimed/realtimed/internal/npmlock"
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/router"
 )
@@ -30,19 +31,7 @@ func TestVendoredClientMatchesTheLockFile(t *testing.T) {
 	if !strings.HasPrefix(string(bundle), "/*!\n * Socket.IO v"+ClientVersion+"\n") {
 		t.Fatalf("the vendored bundle is not socket.io-client %s: %q", ClientVersion, bundle[:40])
 	}
-	lock, err := os.ReadFile("../e2e/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkgs struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(lock, &pkgs); err != nil {
-		t.Fatal(err)
-	}
-	if got := pkgs.Packages["node_modules/socket.io-client"].Version; got != ClientVersion {
+	if got := npmlock.Pinned(t, "socket.io-client"); got != ClientVersion {
 		t.Fatalf("e2e/package-lock.json pins socket.io-client %q, the console serves %s: run scripts/vendor-socketio.sh", got, ClientVersion)
 	}
 }
