@@ -58,8 +58,11 @@ func (h *hub) count() int {
 func (h *hub) add(s *socketio.Socket) {
 	h.ui.publishWatch()
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !s.Connected() {
+		return // already gone (remove ran first)
+	}
 	h.pending[s] = &[]heldChange{}
-	h.mu.Unlock()
 	go h.sync([]*socketio.Socket{s})
 }
 
