@@ -21,6 +21,8 @@ for (const format of ["text", "json"]) {
       expiredSession: "expiredsession" + rnd(),
       unknownSession: "unknownsession" + rnd(),
       wrongAdmin: "wrongadmin" + rnd(),
+      adminUIPassword: "adminuipassword" + rnd(),
+      wrongAdminUI: "wrongadminui" + rnd(),
     };
     // The private PostgreSQL trusts local connections, so the password is accepted as given.
     const db = await createDatabase();
@@ -31,6 +33,8 @@ for (const format of ["text", "json"]) {
       env: {
         REALTIME_JWT_SECRET: secrets.jwtSecret,
         REALTIME_ADMIN_TOKEN: secrets.adminToken,
+        REALTIME_ADMIN_UI: "true",
+        REALTIME_ADMIN_UI_PASSWORD: secrets.adminUIPassword,
         REALTIME_LOG_LEVEL: "debug",
         REALTIME_LOG_FORMAT: format,
       },
@@ -75,10 +79,20 @@ for (const format of ["text", "json"]) {
       assert.equal((await admin(server, `/admin/users/${alice.id}/disconnect`, { method: "POST", token: secrets.adminToken })).status, 200);
       ok.forEach((s) => s.close());
 
+      // The Socket.IO Admin UI's login: a wrong password, the right one (a session id comes back).
+      const adminUI = (password) => new Promise((resolve) => {
+        const ui = io(server.url + "/admin", { auth: { username: "admin", password }, transports: ["websocket"], forceNew: true, reconnection: false });
+        ui.once("session", (id) => { ui.close(); resolve(id); });
+        ui.once("connect_error", (err) => { ui.close(); resolve(err.message); });
+      });
+      assert.equal(await adminUI(secrets.wrongAdminUI), "invalid credentials");
+      secrets.adminUISession = await adminUI(secrets.adminUIPassword);
+      assert.match(secrets.adminUISession, /^[\w-]{40,}$/);
+
       // Debug lines: one per connection, join and delivered event.
       const has = (msg, extra = () => true) => server.logs.filter((l) => l.includes(msg) && extra(l)).length;
       await eventually(() => has("delivered") >= 1, 5000, "the delivered line");
-      assert.equal(has("connected", (l) => !l.includes("disconnected")), 3, "one line per connection");
+      assert.equal(has("connected", (l) => !l.includes("disconnected") && !l.includes("admin ui")), 3, "one line per connection");
       assert.equal(has(`user:${alice.id}`, (l) => l.includes("joined")), 3, "one line per join");
       assert.equal(has("delivered", (l) => l.includes("logs.test")), 1, "one line per delivered event");
     } finally {
