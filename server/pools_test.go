@@ -67,7 +67,8 @@ func TestNoPathWaitsForASecondConnection(t *testing.T) {
 	errs := make(chan error, len(paths))
 	runs := map[string]*int{}
 	for name, path := range paths {
-		runs[name] = new(int)
+		count := new(int) // the goroutines must not read runs while this loop writes it
+		runs[name] = count
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -79,7 +80,7 @@ func TestNoPathWaitsForASecondConnection(t *testing.T) {
 					errs <- fmt.Errorf("%s (run %d): %w", name, i, err)
 					return
 				}
-				*runs[name]++
+				*count++
 			}
 		}()
 	}

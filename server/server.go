@@ -317,13 +317,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	newHTTP := func(h http.Handler) *http.Server {
 		return &http.Server{Handler: h, ReadHeaderTimeout: handshakeTimeout, ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
 	}
-	servers := []*http.Server{newHTTP(s.mux)}
+	public := newHTTP(s.mux)
+	servers := []*http.Server{public}
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- servers[0].Serve(ln) }()
+	go func() { serveErr <- public.Serve(ln) }()
 	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "scheme": scheme, "node": s.cluster.Node()}).Info("realtimed serving")
 	if internalLn != nil {
-		servers = append(servers, newHTTP(s.internalMux))
-		go func() { serveErr <- servers[1].Serve(internalLn) }()
+		internal := newHTTP(s.internalMux)
+		servers = append(servers, internal)
+		go func() { serveErr <- internal.Serve(internalLn) }()
 		s.log.WithFields(logrus.Fields{"addr": internalLn.Addr().String(), "scheme": "http"}).
 			Info("serving the operators' endpoints (metrics, admin API, Admin UI) on the internal address")
 	}

@@ -267,10 +267,11 @@ func (n *Namespace) resume(s *Socket) (bool, error) {
 		}
 		return false, nil
 	}
-	s.pid, s.recovered = pid, true
-
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// Under n.mu: the socket is connected already, and a revocation may be reading its pid
+	// (roomsChangedLocked).
+	s.pid, s.recovered = pid, true
 	s.hold, s.floor = nil, r.last
 	s.client.send(n.connectReply(s))
 	for _, e := range r.events {
