@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,17 +14,6 @@ import (
 	"github.com/realtimed/realtimed/internal/servertest"
 	"github.com/realtimed/realtimed/internal/siotest"
 )
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func status(t *testing.T, url, token string) int {
 	t.Helper()
@@ -73,7 +61,7 @@ func TestInternalAddress(t *testing.T) {
 			}
 			internal := ""
 			if tc.internal {
-				internal = freeAddr(t)
+				internal = servertest.FreeAddr(t)
 				vars["REALTIME_INTERNAL_ADDR"] = internal
 			}
 			log := logrus.New()

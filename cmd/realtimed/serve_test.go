@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtimed/realtimed/internal/servertest"
 	"github.com/realtimed/realtimed/internal/wait"
 )
 
@@ -53,7 +54,7 @@ func (s *served) exited() bool {
 // stopped with SIGTERM when the test ends.
 func startServe(t *testing.T, env ...string) *served {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servertest.FreeAddr(t)
 	s := &served{url: "http://" + addr, done: make(chan struct{})}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REALTIME_ADDR=" + addr}, env...)
@@ -103,16 +104,6 @@ func (s *served) get(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // fakeDatabase listens on a loopback port and counts the connections it is offered (closing

@@ -45,3 +45,15 @@ func Start(t testing.TB, vars map[string]string, log *logrus.Logger) (*server.Se
 	})
 	return srv, "http://" + ln.Addr().String()
 }
+
+// FreeAddr returns a loopback address that nothing listens on (for REALTIME_INTERNAL_ADDR,
+// or an address that refuses connections).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
