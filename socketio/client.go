@@ -65,7 +65,7 @@ func (c *client) OnMessage(conn *engineio.Conn, m engineio.Packet) {
 // whose packet caused it, instead of a crash of the server.
 func (c *client) recoverHandler(conn *engineio.Conn) {
 	if v := recover(); v != nil {
-		err := fmt.Errorf("socket.io: handler panicked: %v", v)
+		err := fmt.Errorf("%w: socket.io: handler panicked: %v", engineio.ErrServerError, v)
 		c.srv.log.WithFields(map[string]any{"sid": conn.ID(), "remote": conn.RemoteAddr(), "stack": string(debug.Stack())}).
 			WithError(err).Error("socket.io: closing the connection after a handler panic")
 		conn.CloseWith(engineio.CloseTransportError, err)
@@ -93,6 +93,12 @@ func (c *client) onMessage(m engineio.Packet) error {
 		return err
 	}
 	if p.Attachments > 0 {
+		// Attachments are buffered until the last arrives: only for a namespace the client
+		// has joined, so that a client that has not authenticated can make the server hold
+		// nothing.
+		if c.socket(p.Namespace) == nil {
+			return fmt.Errorf("%w: binary packet for %q", errNotConnected, p.Namespace)
+		}
 		c.pending = &p
 		return nil
 	}
@@ -146,6 +152,7 @@ func (c *client) connect(p *Packet) error {
 	c.sockets = append(c.sockets, s)
 	c.mu.Unlock()
 	c.srv.engine.Scheduler().Stop(c.timeout)
+	c.conn.Admit() // the configured limits apply from now on
 	if err := ns.connect(s); err != nil { // recovery storage unavailable: ErrRetryLater
 		c.remove(s)
 		c.srv.log.WithField("sid", c.conn.ID()).WithError(err).Warn("socket.io: connection refused for now; closing so the client retries")

@@ -42,7 +42,12 @@ func TestMalformedPackets(t *testing.T) {
 		{"connect error from a client", []frame{text(`4{"message":"x"}`)}, "sent by servers only", ReasonParseError},
 		{"ack id too long", []frame{text(`212345678901234567["message"]`)}, "bad ack id", ReasonParseError},
 		{"ack id beyond 2^53", []frame{text(`29007199254740992["message"]`)}, "bad ack id", ReasonParseError},
-		{"namespace not UTF-8", []frame{text("2/\xff,[\"message\"]")}, "not UTF-8", ReasonParseError},
+		{"event name is a number", []frame{text(`2[1,2]`)}, "event name must be a string", ReasonParseError},
+		{"event name is a number, with an ack id", []frame{text(`27[1.5]`)}, "event name must be a string", ReasonParseError},
+		{"binary event name is a number", []frame{text(`51-[1,` + ph0 + `]`)}, "event name must be a string", ReasonParseError},
+		// text that is not UTF-8 is refused by the transport (websocket status 1007)
+		{"namespace not UTF-8", []frame{text("2/\xff,[\"message\"]")}, "not valid UTF-8", ReasonTransportError},
+		{"event argument not UTF-8", []frame{text("2[\"message\",\"\xed\xa0\x80\"]")}, "not valid UTF-8", ReasonTransportError},
 		// unknown packet types
 		{"type 7", []frame{text(`7["message"]`)}, "unknown packet type", ReasonParseError},
 		{"type x", []frame{text(`x`)}, "unknown packet type", ReasonParseError},

@@ -158,7 +158,9 @@ func firstByte(b []byte) byte {
 	return b[0]
 }
 
-// eventName returns the event name, the first element of an EVENT payload.
+// eventName returns the event name, the first element of an EVENT payload. It must be a
+// string: socket.io-parser also lets numbers through, but no client API sends one, and a
+// handler keyed by name could not tell 1 from "1".
 func eventName(data json.RawMessage) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if _, err := dec.Token(); err != nil { // '['
@@ -174,8 +176,6 @@ func eventName(data json.RawMessage) (string, error) {
 			return "", fmt.Errorf("%w: reserved event name %q", ErrInvalidPacket, name)
 		}
 		return name, nil
-	case json.Number, float64:
-		return fmt.Sprint(name), nil
 	case json.Delim:
 		if name == ']' {
 			return "", fmt.Errorf("%w: event without a name", ErrInvalidPacket)

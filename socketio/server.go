@@ -22,8 +22,13 @@ import (
 type Options struct {
 	// Engine configures the Engine.IO layer (heartbeat, payload and queue limits, origins).
 	Engine engineio.Options
-	// ConnectTimeout closes a connection that has not joined a namespace in time. Zero means 45s.
+	// ConnectTimeout closes a connection that has not joined a namespace in time. Zero means 5s:
+	// the official client sends its CONNECT as soon as the connection opens.
 	ConnectTimeout time.Duration
+	// PendingMaxPayload bounds each message a connection may send until a namespace accepted
+	// its CONNECT (the CONNECT packet and its auth payload), and binary attachments are refused
+	// until then; it sets Engine.PendingMaxPayload. Zero means DefaultPendingMaxPayload.
+	PendingMaxPayload int
 	// MaxAttachments bounds the binary attachments of one packet. Zero means 10.
 	MaxAttachments int
 	// RecoveryMaxBytes bounds the missed events a recovering socket is sent (and the packets
@@ -37,10 +42,20 @@ type Options struct {
 	Logger logrus.FieldLogger
 }
 
+// Defaults of Options.
+const (
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultPendingMaxPayload = 8 << 10
+)
+
 func (o Options) withDefaults() Options {
 	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 45 * time.Second
+		o.ConnectTimeout = DefaultConnectTimeout
 	}
+	if o.PendingMaxPayload <= 0 {
+		o.PendingMaxPayload = DefaultPendingMaxPayload
+	}
+	o.Engine.PendingMaxPayload = o.PendingMaxPayload
 	if o.MaxAttachments <= 0 {
 		o.MaxAttachments = 10
 	}

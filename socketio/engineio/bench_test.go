@@ -54,7 +54,7 @@ func BenchmarkFrameReader(b *testing.B) {
 	frame := clientFrame(true, opText, []byte("42"+strings.Repeat("x", 200)), key)
 	stream := bytes.Repeat(frame, 4096/len(frame))
 	buf := make([]byte, len(stream))
-	r := &frameReader{limit: 1 << 20}
+	r := &frameReader{limit: fixedLimit(1 << 20)}
 	n := 0
 	emit := func(byte, []byte) error { n++; return nil }
 	b.SetBytes(int64(len(stream)))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,7 +65,13 @@ type Conn struct {
 	queueBytes    int
 	awaitingPong  bool
 	pongDeadline  time.Time
-	overflowed    bool // the send queue overflowed; a close is under way
+	overflowed    bool   // the send queue overflowed; a close is under way
+	closeCode     uint16 // websocket: status of the close frame sent when closing (0: none)
+
+	// admission is admissionPending until the layer above admits the connection (Conn.Admit):
+	// until then its messages are held to Options.PendingMaxPayload, and it counts against
+	// Options.MaxPending.
+	admission atomic.Int32
 
 	// websocket transport
 	netConn    net.Conn        // nil while polling
@@ -73,11 +80,14 @@ type Conn struct {
 	headSent   int             // bytes of the first queued frame already written
 	writing    bool            // a flush goroutine is running
 	closeAfter bool            // close the socket once the queue is flushed
+	lingering  bool            // closeSocket handed netConn to lingerClose, which closes it
+	stall      *stallWatch     // times out a message that stops arriving; nil until needed
 
 	// polling transport and upgrade
 	pollWake     chan struct{} // cap 1; nil once upgraded
 	pollWaiting  bool          // a GET is pending
 	postActive   bool
+	postBody     *http.ResponseController // the POST whose body is being read, if any
 	probe        net.Conn // websocket being probed for an upgrade
 	upgrading    bool     // probe answered: release GETs with noop
 	upgradeStart time.Time
@@ -306,6 +316,7 @@ func (c *Conn) closeWith(reason CloseReason, err error) {
 		return
 	}
 	c.reason, c.reasonErr = reason, err
+	c.closeCode = closeCodeFor(reason, err)
 	graceful := reason.graceful()
 	if !graceful {
 		clear(c.queue)
@@ -324,7 +335,7 @@ func (c *Conn) closeWith(reason CloseReason, err error) {
 		return
 	}
 	c.mu.Unlock()
-	c.closeSocket(false)
+	c.closeSocket(c.closeCode != 0)
 }
 
 // closePollingLocked closes a polling session: a pending GET (or, for a graceful close, the next
@@ -356,17 +367,23 @@ func (c *Conn) closePollingLocked(reason CloseReason, graceful bool) {
 // was sent before the close but arrives after it.
 const clientCloseGrace = 100 * time.Millisecond
 
-// closeSocket ends a websocket connection, optionally with a close frame, and finishes the session.
+// closeSocket ends a websocket connection, with a close frame (status c.closeCode) when
+// withFrame is set and nothing else is being written, and finishes the session. It does not
+// block: the close handshake runs on a goroutine of its own (lingerClose).
 func (c *Conn) closeSocket(withFrame bool) {
 	c.mu.Lock()
 	nc := c.netConn
-	c.mu.Unlock()
-	if withFrame {
-		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = nc.Write(wsCloseNormal)
+	var frame []byte
+	if withFrame && c.closeCode != 0 && !c.writing {
+		// Nothing is being written, and nothing will be (the connection is closed): the close
+		// frame cannot land inside another frame.
+		frame = closeFrame(c.closeCode)
+		c.writing = true
 	}
+	c.lingering = true
+	c.mu.Unlock()
 	c.stopReading()
-	_ = nc.Close()
+	go lingerClose(nc, frame)
 	c.finish()
 }
 
@@ -380,7 +397,10 @@ func (c *Conn) finish() {
 	c.closedNotify = true
 	c.state = stateClosed
 	reason, err := c.reason, c.reasonErr
-	probe, nc := c.probe, c.netConn
+	probe, nc, post, stall := c.probe, c.netConn, c.postBody, c.stall
+	if c.lingering {
+		nc = nil // lingerClose closes it
+	}
 	c.probe = nil
 	clear(c.queue)
 	c.queue, c.spare, c.queueBytes, c.headSent = nil, nil, 0, 0
@@ -398,7 +418,12 @@ func (c *Conn) finish() {
 	c.mu.Unlock()
 
 	c.srv.sched.Stop(c.timer)
+	stall.stop(c.srv.sched)
 	c.srv.remove(c)
+	c.endPending()
+	if post != nil {
+		_ = post.SetReadDeadline(time.Now()) // a POST still reading its body ends at once
+	}
 	if probe != nil {
 		_ = probe.Close()
 	}

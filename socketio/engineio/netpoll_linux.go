@@ -179,6 +179,7 @@ func (c *Conn) readAvailable(r *pollRead) bool {
 		}
 		switch {
 		case errors.Is(err, syscall.EAGAIN):
+			c.watchStall()
 			return true
 		case err != nil:
 			c.closeWith(readCloseReason(err), err)

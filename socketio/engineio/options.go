@@ -15,6 +15,18 @@ type Options struct {
 	// MaxPayload is the largest message or polling request body accepted, in bytes. It is also
 	// announced to clients in the open packet. Zero means 1,000,000.
 	MaxPayload int
+	// PendingMaxPayload is the largest message or polling request body accepted from a session
+	// that has not been admitted yet (Conn.Admit: for Socket.IO, before a namespace accepted
+	// its CONNECT). Zero means no separate limit: MaxPayload applies from the start.
+	PendingMaxPayload int
+	// MaxPending bounds the sessions of the server that have not been admitted yet; past it,
+	// handshakes are refused with 503 Service Unavailable and a Retry-After header. Zero means
+	// no limit.
+	MaxPending int
+	// ReadTimeout bounds how long a client may take to send one message once it has begun
+	// (a websocket message whose first bytes arrived, the body of a polling POST). A message
+	// that stalls closes the connection. Zero means 10s.
+	ReadTimeout time.Duration
 	// UpgradeTimeout bounds a polling→websocket upgrade. Zero means 10s.
 	UpgradeTimeout time.Duration
 	// CloseGrace is how long a polling session closed by the server waits for the client's next
@@ -78,6 +90,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPayload <= 0 {
 		o.MaxPayload = 1_000_000
+	}
+	if o.PendingMaxPayload > o.MaxPayload {
+		o.PendingMaxPayload = o.MaxPayload
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 10 * time.Second
 	}
 	if o.UpgradeTimeout <= 0 {
 		o.UpgradeTimeout = 10 * time.Second

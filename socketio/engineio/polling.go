@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 var (
@@ -14,6 +15,7 @@ var (
 	errPostOverlap   = fmt.Errorf("%w: overlapping POST requests", ErrProtocolViolation)
 	errBinaryBody    = fmt.Errorf("%w: binary polling body (not allowed in protocol v4)", ErrProtocolViolation)
 	errBodyTooLarge  = fmt.Errorf("%w: polling body exceeds maxPayload", ErrProtocolViolation)
+	errBodyUTF8      = fmt.Errorf("%w: polling body is not valid UTF-8", ErrProtocolViolation)
 	errPollAbandoned = errors.New("engine.io: client abandoned its pending GET")
 )
 
@@ -179,8 +181,13 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "binary body")
 		return
 	}
-	limit := c.srv.opts.MaxPayload
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	limit := c.maxMessage()
+	if r.ContentLength > int64(limit) {
+		c.closeWith(CloseTransportError, errBodyTooLarge)
+		c.srv.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large", "body exceeds maxPayload")
+		return
+	}
+	body, err := c.readBody(w, r, limit)
 	if err != nil {
 		c.closeWith(CloseTransportError, fmt.Errorf("engine.io: reading polling body: %w", err))
 		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "body not read")
@@ -189,6 +196,11 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 	if len(body) > limit {
 		c.closeWith(CloseTransportError, errBodyTooLarge)
 		c.srv.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large", "body exceeds maxPayload")
+		return
+	}
+	if !utf8.Valid(body) {
+		c.closeWith(CloseTransportError, errBodyUTF8)
+		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "body is not UTF-8")
 		return
 	}
 	packets, err := DecodePayload(body)
@@ -207,3 +219,27 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "ok")
 }
+
+// readBody reads a POST's body, at most limit+1 bytes, within Options.ReadTimeout. While it
+// reads, a close of the session (Conn.finish) ends the read at once.
+func (c *Conn) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return nil, errSessionClosed
+	}
+	c.postBody = rc
+	c.mu.Unlock()
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	c.mu.Lock()
+	c.postBody = nil
+	c.mu.Unlock()
+	// The deadline bounded this body only; net/http sets its own for the next request.
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, err
+}
+
+// errSessionClosed ends the body read of a POST whose session closed.
+var errSessionClosed = errors.New("engine.io: session closed")

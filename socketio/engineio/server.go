@@ -34,6 +34,7 @@ type Server struct {
 	log      logrus.FieldLogger
 	sched    *sched.Scheduler
 	upgrader *websocket.Upgrader
+	serverPending
 
 	mu       sync.RWMutex
 	sessions map[string]*Conn
@@ -212,6 +213,10 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request, transpor
 			return
 		}
 	}
+	if !s.reservePending() {
+		s.refusePending(w, r)
+		return
+	}
 	if transport == transportWebsocket {
 		s.serveWebsocketHandshake(w, r)
 		return
@@ -219,6 +224,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request, transpor
 	c := s.newConn(r)
 	c.pollWake = make(chan struct{}, 1)
 	if !s.open(c) {
+		c.endPending()
 		s.refuse(w, r, http.StatusServiceUnavailable, codeBadRequest, "Server shutting down", "server shutting down")
 		return
 	}

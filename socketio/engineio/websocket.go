@@ -49,12 +49,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, erro
 func (s *Server) serveWebsocketHandshake(w http.ResponseWriter, r *http.Request) {
 	nc, err := s.upgrade(w, r)
 	if err != nil {
+		s.pending.Add(-1) // no session took the place serveHandshake reserved
 		return
 	}
 	c := s.newConn(r)
 	c.netConn, c.rc = nc, rawConnOf(nc)
-	c.rd.fr.limit = s.opts.MaxPayload
+	c.rd.fr.limit = c
 	if !s.open(c) {
+		c.endPending()
 		_ = nc.Close()
 		return
 	}
@@ -108,7 +110,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 	}
 	c.probe = nc
 	c.mu.Unlock()
-	pr := &probe{nc: nc, fr: frameReader{limit: s.opts.MaxPayload}}
+	pr := &probe{nc: nc, fr: frameReader{limit: c}}
 	if err := c.probeUpgrade(pr); err != nil {
 		c.mu.Lock()
 		if c.probe == nc {

@@ -48,7 +48,7 @@ type emitted struct {
 // feedChunks feeds stream to a fresh reader in the given chunk sizes (cycled).
 func feedChunks(t *testing.T, stream []byte, limit int, sizes []int) ([]emitted, error) {
 	t.Helper()
-	r := &frameReader{limit: limit}
+	r := &frameReader{limit: fixedLimit(limit)}
 	var got []emitted
 	emit := func(op byte, p []byte) error {
 		got = append(got, emitted{op, string(p)})
@@ -138,7 +138,7 @@ func TestFrameReaderErrors(t *testing.T) {
 	}
 	// An error from emit stops the reader and is returned as is.
 	stop := errors.New("stop")
-	r := &frameReader{limit: 100}
+	r := &frameReader{limit: fixedLimit(100)}
 	stream := append(clientFrame(true, opText, []byte("a"), key), clientFrame(true, opText, []byte("b"), key)...)
 	calls := 0
 	err := r.feed(stream, func(byte, []byte) error { calls++; return stop })
@@ -183,7 +183,7 @@ func TestFrameReaderReadsGorillaClient(t *testing.T) {
 	}()
 	conn, br := raw.accept(t)
 	defer conn.Close()
-	r := &frameReader{limit: 1 << 20}
+	r := &frameReader{limit: fixedLimit(1 << 20)}
 	var got [][]byte
 	pings := 0
 	buf := make([]byte, 700)

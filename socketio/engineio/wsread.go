@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/realtimed/realtimed/socketio/internal/sched"
 )
 
 // wsReader is the read side of a websocket connection: an incremental frame decoder, driven
@@ -105,6 +107,7 @@ func (c *Conn) readLoop(nc net.Conn) {
 				c.readFailed(ferr)
 				return
 			}
+			c.watchStall()
 		}
 		if err != nil {
 			c.closeWith(readCloseReason(err), err)
@@ -147,11 +150,61 @@ func (c *Conn) onFrame(op byte, payload []byte) error {
 	case opPong:
 		return nil
 	case opClose:
-		c.closeWith(CloseTransportClose, nil)
+		c.closeWith(CloseTransportClose, errPeerClosed{peerCloseCode(payload)})
 		return errStopReading
 	}
 	if !c.onPacket(p) {
 		return errStopReading
 	}
 	return nil
+}
+
+// errReadStalled closes a websocket whose message stopped arriving.
+var errReadStalled = &wsError{closePolicy, "message not completed within the read timeout"}
+
+// stallWatch closes a websocket whose message stops arriving: it is armed when a read leaves a
+// message (or a frame header) incomplete, and disarmed when the reader is between messages
+// again. Reads of whole messages never touch it. Only the reading goroutine arms and disarms it.
+type stallWatch struct {
+	timer *sched.Timer
+	live  atomic.Bool // armed: the timer's firing closes the connection
+	at    uint64      // frameReader.emitted when armed: the message being waited for
+}
+
+// watchStall arms or disarms the stall watch after a read. The read's message must complete
+// within Options.ReadTimeout of the read that began it.
+func (c *Conn) watchStall() {
+	fr := &c.rd.fr
+	w := c.stall
+	if !fr.busy() {
+		if w != nil && w.live.Swap(false) {
+			c.srv.sched.Stop(w.timer)
+		}
+		return
+	}
+	if w == nil {
+		w = &stallWatch{}
+		w.timer = sched.NewTimer(func() {
+			if w.live.Load() {
+				c.closeWith(CloseTransportError, fmt.Errorf("%w: %w", ErrProtocolViolation, errReadStalled))
+			}
+		})
+		c.mu.Lock()
+		c.stall = w
+		c.mu.Unlock()
+	}
+	if w.live.Load() && w.at == fr.emitted {
+		return // the same message is still arriving
+	}
+	w.at = fr.emitted
+	w.live.Store(true)
+	c.srv.sched.Reset(w.timer, c.srv.opts.ReadTimeout)
+}
+
+// stop disarms the watch for good (the connection has finished); w may be nil.
+func (w *stallWatch) stop(s *sched.Scheduler) {
+	if w != nil {
+		w.live.Store(false)
+		s.Stop(w.timer)
+	}
 }
