@@ -152,7 +152,8 @@ func (c *client) connect(p *Packet) error {
 	c.sockets = append(c.sockets, s)
 	c.mu.Unlock()
 	c.srv.engine.Scheduler().Stop(c.timeout)
-	c.conn.Admit() // the configured limits apply from now on
+	// Authenticated: the configured limits apply from now on, instead of the pending ones.
+	c.conn.Admit()
 	if err := ns.connect(s); err != nil { // recovery storage unavailable: ErrRetryLater
 		c.remove(s)
 		c.srv.log.WithField("sid", c.conn.ID()).WithError(err).Warn("socket.io: connection refused for now; closing so the client retries")

@@ -74,22 +74,23 @@ type Conn struct {
 	admission atomic.Int32
 
 	// websocket transport
-	netConn    net.Conn        // nil while polling
-	rc         syscall.RawConn // netConn's file descriptor, for the poller and non-blocking writes
-	rd         wsReader        // decodes and drives reads of netConn
-	headSent   int             // bytes of the first queued frame already written
-	writing    bool            // a flush goroutine is running
-	closeAfter bool            // close the socket once the queue is flushed
-	lingering  bool            // closeSocket handed netConn to lingerClose, which closes it
-	stall      *stallWatch     // times out a message that stops arriving; nil until needed
+	netConn      net.Conn        // nil while polling
+	rc           syscall.RawConn // netConn's file descriptor, for the poller and non-blocking writes
+	rd           wsReader        // decodes and drives reads of netConn
+	headSent     int             // bytes of the first queued frame already written
+	writing      bool            // a flush goroutine is running
+	closeAfter   bool            // close the socket once the queue is flushed
+	lingering    bool            // closeSocket took over closing netConn (finish leaves it alone)
+	socketClosed bool            // lingerClose has netConn
+	stall        *stallWatch     // times out a message that stops arriving; nil until needed
 
 	// polling transport and upgrade
 	pollWake     chan struct{} // cap 1; nil once upgraded
 	pollWaiting  bool          // a GET is pending
 	postActive   bool
 	postBody     *http.ResponseController // the POST whose body is being read, if any
-	probe        net.Conn // websocket being probed for an upgrade
-	upgrading    bool     // probe answered: release GETs with noop
+	probe        net.Conn                 // websocket being probed for an upgrade
+	upgrading    bool                     // probe answered: release GETs with noop
 	upgradeStart time.Time
 }
 
@@ -368,19 +369,30 @@ func (c *Conn) closePollingLocked(reason CloseReason, graceful bool) {
 const clientCloseGrace = 100 * time.Millisecond
 
 // closeSocket ends a websocket connection, with a close frame (status c.closeCode) when
-// withFrame is set and nothing else is being written, and finishes the session. It does not
-// block: the close handshake runs on a goroutine of its own (lingerClose).
+// withFrame is set, and finishes the session. It does not block: the close handshake runs on
+// a goroutine of its own (lingerClose). When a write is under way, the writer sends the close
+// frame once it is done (its loop calls closeSocket again), so that the frame never lands
+// inside another.
 func (c *Conn) closeSocket(withFrame bool) {
 	c.mu.Lock()
+	if c.socketClosed {
+		c.mu.Unlock()
+		return
+	}
 	nc := c.netConn
 	var frame []byte
-	if withFrame && c.closeCode != 0 && !c.writing {
-		// Nothing is being written, and nothing will be (the connection is closed): the close
-		// frame cannot land inside another frame.
+	if withFrame && c.closeCode != 0 {
+		if c.writing {
+			c.closeAfter, c.lingering = true, true
+			c.mu.Unlock()
+			c.stopReading()
+			c.finish()
+			return
+		}
 		frame = closeFrame(c.closeCode)
-		c.writing = true
+		c.writing = true // nothing else is written from now on
 	}
-	c.lingering = true
+	c.socketClosed, c.lingering = true, true
 	c.mu.Unlock()
 	c.stopReading()
 	go lingerClose(nc, frame)
