@@ -183,6 +183,7 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := c.maxMessage()
 	if r.ContentLength > int64(limit) {
+		w.Header().Set("Connection", "close") // or net/http would read the body to reuse the connection
 		c.closeWith(CloseTransportError, errBodyTooLarge)
 		c.srv.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large", "body exceeds maxPayload")
 		return

@@ -15,6 +15,8 @@ var (
 	errBadProbe       = errors.New("engine.io: unexpected packet while probing the websocket upgrade")
 	errTextBase64     = errors.New("engine.io: base64 packets are not allowed over websocket")
 	errUpgradeTimeout = errors.New("engine.io: upgrade did not complete in time")
+
+	errUpgradeSessionClosed = errors.New("engine.io: session closed during upgrade")
 )
 
 func (s *Server) newUpgrader() *websocket.Upgrader {
@@ -118,7 +120,11 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.upgrading = false
 		}
 		c.mu.Unlock()
-		_ = nc.Close()
+		var frame []byte
+		if code := probeCloseCode(err); code != 0 {
+			frame = closeFrame(code)
+		}
+		go lingerClose(nc, frame)
 		s.log.WithField("sid", c.id).WithError(err).Debug("engine.io: upgrade abandoned")
 		return
 	}
@@ -150,7 +156,7 @@ func (pr *probe) next() (wsMessage, error) {
 			case opPong:
 				continue
 			case opClose:
-				return m, errors.New("engine.io: websocket closed during the upgrade")
+				return m, errPeerClosed{peerCloseCode(m.payload)}
 			}
 			return m, nil
 		}
@@ -228,7 +234,7 @@ func (c *Conn) probeUpgrade(pr *probe) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen || c.probe != nc {
-		return errors.New("engine.io: session closed during upgrade")
+		return errUpgradeSessionClosed
 	}
 	c.probe = nil
 	c.upgrading = false
@@ -241,4 +247,20 @@ func (c *Conn) probeUpgrade(pr *probe) error {
 		c.kickLocked()
 	}
 	return nil
+}
+
+// probeCloseCode is the status of the close frame that ends an upgrade probe failed by err, or
+// 0 when none is sent (the client went away).
+func probeCloseCode(err error) uint16 {
+	var cc closeCoder
+	switch {
+	case errors.As(err, &cc):
+		return cc.closeCode()
+	case errors.Is(err, errBadProbe), errors.Is(err, errTextBase64), errors.Is(err, ErrInvalidPacket),
+		errors.Is(err, errUpgradeTimeout):
+		return closePolicy
+	case errors.Is(err, errUpgradeSessionClosed):
+		return closeNormal
+	}
+	return 0 // the client went away
 }

@@ -64,16 +64,17 @@ func TestWebsocketClientClose(t *testing.T) {
 	}
 }
 
-// A websocket message over maxPayload closes that connection and is logged. (Node's ws sends
-// a 1009 close frame first; our frame reader drops the connection without one, which a client
-// sees as an abnormal closure: the same outcome, a transport close.)
+// A websocket message over maxPayload closes that connection with status 1009 (as Node's ws
+// does) and is logged.
 func TestWebsocketMaxPayload(t *testing.T) {
 	ts := newTestServer(t, Options{MaxPayload: 1000})
 	bystander, _ := ts.openWebsocket(t)
 	w, _ := ts.openWebsocket(t)
 	w.echoes(strings.Repeat("x", 999)) // 1000 bytes with the type
 	w.send("4" + strings.Repeat("x", 1000))
-	w.waitClosed()
+	if err := w.waitClosed(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("close: %v, want 1009", err)
+	}
 	if ev := ts.waitClose(t, w.sid); ev.reason != CloseTransportError {
 		t.Fatalf("reason %q", ev.reason)
 	}
@@ -83,7 +84,9 @@ func TestWebsocketMaxPayload(t *testing.T) {
 	// The limit holds for binary messages and during an upgrade probe too.
 	b, _ := ts.openWebsocket(t)
 	b.sendBinary(make([]byte, 1001))
-	b.waitClosed()
+	if err := b.waitClosed(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("binary: close %v, want 1009", err)
+	}
 	if ev := ts.waitClose(t, b.sid); ev.reason != CloseTransportError {
 		t.Fatalf("binary: reason %q", ev.reason)
 	}
@@ -93,7 +96,9 @@ func TestWebsocketMaxPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = probe.WriteMessage(websocket.TextMessage, []byte("2"+strings.Repeat("p", 1000)))
-	waitWSClosed(t, probe)
+	if err := waitWSClosed(t, probe); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("probe: close %v, want 1009", err)
+	}
 	p.echoes("polling session survives a bad probe")
 }
 
