@@ -70,20 +70,25 @@ type Config struct {
 	PingInterval     time.Duration
 	PingTimeout      time.Duration
 	ConnectTimeout   time.Duration
-	MaxPayload       int
-	SendQueueBytes   int
-	ShutdownTimeout  time.Duration
-	AdminToken       string
-	AdminUI          AdminUI
-	Console          bool
-	Demo             bool
-	ClientEventRate  int
-	ClientEventMax   int
-	TypingRate       int
-	TypingTimeout    time.Duration
-	MaxEventBytes    int
-	RecoveryWindow   time.Duration // 0: connection-state recovery off
-	Retention        time.Duration
+	// PreauthMaxPayload bounds each message before the Socket.IO CONNECT is accepted.
+	PreauthMaxPayload int
+	// PreauthMaxConns bounds the connections that have not completed the CONNECT (0: no limit).
+	PreauthMaxConns int
+	ReadTimeout     time.Duration
+	MaxPayload      int
+	SendQueueBytes  int
+	ShutdownTimeout time.Duration
+	AdminToken      string
+	AdminUI         AdminUI
+	Console         bool
+	Demo            bool
+	ClientEventRate int
+	ClientEventMax  int
+	TypingRate      int
+	TypingTimeout   time.Duration
+	MaxEventBytes   int
+	RecoveryWindow  time.Duration // 0: connection-state recovery off
+	Retention       time.Duration
 
 	// DBWait is how long commands wait for the database to accept connections (0: one attempt).
 	DBWait time.Duration
@@ -184,8 +189,14 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setDuration(&c.PingInterval, v) }},
 	{"REALTIME_PING_TIMEOUT", "ping-timeout", "20s", "How long a client may take to answer a ping.",
 		func(c *Config, v string) error { return setDuration(&c.PingTimeout, v) }},
-	{"REALTIME_CONNECT_TIMEOUT", "connect-timeout", "45s", "A connection that has not completed the Socket.IO CONNECT by then is closed.",
+	{"REALTIME_CONNECT_TIMEOUT", "connect-timeout", "5s", "A connection that has not completed the Socket.IO CONNECT by then is closed (the official client sends it as soon as it is connected).",
 		func(c *Config, v string) error { return setDuration(&c.ConnectTimeout, v) }},
+	{"REALTIME_PREAUTH_MAX_PAYLOAD", "preauth-max-payload", "8192", "Largest message a client may send before its Socket.IO CONNECT is accepted (the CONNECT and its auth payload), in bytes; binary attachments are refused until then.",
+		func(c *Config, v string) error { return setPositive(&c.PreauthMaxPayload, v) }},
+	{"REALTIME_PREAUTH_MAX_CONNECTIONS", "preauth-max-connections", "4096", "Connections of a node that have not completed the Socket.IO CONNECT; past it, new handshakes get HTTP 503 with Retry-After. 0: no limit.",
+		func(c *Config, v string) error { return setNonNegative(&c.PreauthMaxConns, v) }},
+	{"REALTIME_READ_TIMEOUT", "read-timeout", "10s", "Time a client may take to send one message once it has begun (a websocket message, a polling request body); a stalled one closes the connection.",
+		func(c *Config, v string) error { return setDuration(&c.ReadTimeout, v) }},
 	{"REALTIME_MAX_PAYLOAD", "max-payload", "1000000", "Largest message a client may send, in bytes (maxPayload).",
 		func(c *Config, v string) error { return setPositive(&c.MaxPayload, v) }},
 	{"REALTIME_SEND_QUEUE_BYTES", "send-queue-bytes", "4194304", "Bytes queued for one client before it is disconnected as a slow consumer.",

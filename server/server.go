@@ -103,14 +103,17 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 			PingInterval:   cfg.PingInterval,
 			PingTimeout:    cfg.PingTimeout,
 			MaxPayload:     cfg.MaxPayload,
+			MaxPending:     cfg.PreauthMaxConns,
+			ReadTimeout:    cfg.ReadTimeout,
 			SendQueueLimit: cfg.SendQueueBytes,
 			CheckOrigin:    originChecker(cfg.CORSOrigins),
 			OnWrite:        s.written,
 			AllowRequest:   handshakeLimiter(cfg),
 		},
-		ConnectTimeout: cfg.ConnectTimeout,
-		OnRead:         s.onRead(),
-		Logger:         log,
+		ConnectTimeout:    cfg.ConnectTimeout,
+		PendingMaxPayload: cfg.PreauthMaxPayload,
+		OnRead:            s.onRead(),
+		Logger:            log,
 	})
 	ns := s.io.Of("/")
 	s.router = router.New(ns, a.verifier, log, router.Hooks{
