@@ -385,6 +385,8 @@ func (c *Conn) closeSocket(withFrame bool) {
 		if c.writing {
 			c.closeAfter, c.lingering = true, true
 			c.mu.Unlock()
+			// A write blocked on a full socket fails soon, and the socket is closed then.
+			_ = nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 			c.stopReading()
 			c.finish()
 			return
@@ -393,9 +395,10 @@ func (c *Conn) closeSocket(withFrame bool) {
 		c.writing = true // nothing else is written from now on
 	}
 	c.socketClosed, c.lingering = true, true
+	linger := lingers(c.reason)
 	c.mu.Unlock()
 	c.stopReading()
-	go lingerClose(nc, frame)
+	go lingerClose(nc, frame, linger)
 	c.finish()
 }
 

@@ -124,7 +124,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		if code := probeCloseCode(err); code != 0 {
 			frame = closeFrame(code)
 		}
-		go lingerClose(nc, frame)
+		go lingerClose(nc, frame, true)
 		s.log.WithField("sid", c.id).WithError(err).Debug("engine.io: upgrade abandoned")
 		return
 	}

@@ -77,6 +77,12 @@ func closeCodeFor(reason CloseReason, err error) uint16 {
 	return 0 // end of stream, reset, a failed write: nobody to tell
 }
 
+// lingers reports whether a websocket closed for reason waits for the client to close its side:
+// not when the client has stopped answering or reading.
+func lingers(reason CloseReason) bool {
+	return reason != ClosePingTimeout && reason != CloseSlowConsumer
+}
+
 // closeFrame returns an unmasked close frame with code (no reason).
 func closeFrame(code uint16) []byte {
 	return []byte{0x80 | opClose, 2, byte(code >> 8), byte(code)}
@@ -84,14 +90,19 @@ func closeFrame(code uint16) []byte {
 
 // lingerClose sends frame (when not nil) and closes nc the way the close handshake wants: the
 // sending side first, then, once the client has closed its side or lingerTimeout passed, the
-// socket. It blocks for up to closeWriteTimeout+lingerTimeout: run it on a goroutine of its own.
-func lingerClose(nc net.Conn, frame []byte) {
+// socket. Without linger (a client that stopped answering pings is not waited for), the socket
+// is closed right after the frame. It blocks for up to closeWriteTimeout+lingerTimeout: run it
+// on a goroutine of its own.
+func lingerClose(nc net.Conn, frame []byte, linger bool) {
 	if frame != nil {
 		_ = nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		if _, err := nc.Write(frame); err != nil {
-			_ = nc.Close()
-			return
+			linger = false
 		}
+	}
+	if !linger {
+		_ = nc.Close()
+		return
 	}
 	cw, ok := nc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
