@@ -24,9 +24,9 @@ import (
 //   - a length not encoded in the fewest bytes (section 5.2);
 //   - a close frame with a 1-byte payload (section 5.5.1; gorilla reads it as "no status").
 //
-// We also refuse earlier: reserved bits or opcodes in a frame's first byte, before the rest of
-// its header has arrived (gorilla reads the whole header first; on an input that ends there it
-// sees only the end of the input).
+// We also refuse earlier: reserved bits or opcodes in a frame's first byte, before its second
+// byte has arrived (gorilla reads two bytes first; on an input that ends there it sees only the
+// end of the input).
 //
 // One difference goes the other way: status 1014 (Bad Gateway, registered with IANA after
 // gorilla's list was written) is a valid close code for us, as for Node's ws, not for gorilla.

@@ -202,12 +202,17 @@ func (r *frameReader) readHeader(p []byte) (int, error) {
 		r.hdr[r.nhdr] = p[used]
 		r.nhdr++
 		used++
-		if r.nhdr == 1 {
-			// Refuse a bad first byte at once, as a strict peer does, without waiting for
-			// the rest of the header.
-			if err := checkFirstByte(r.hdr[0]); err != nil {
-				return used, err
-			}
+		// Refuse a bad first or second byte at once, as a strict peer does, without waiting
+		// for the rest of the header.
+		var err error
+		switch r.nhdr {
+		case 1:
+			err = checkFirstByte(r.hdr[0])
+		case 2:
+			err = r.checkSecondByte()
+		}
+		if err != nil {
+			return used, err
 		}
 	}
 	return used, r.startFrame()
@@ -218,6 +223,25 @@ func checkFirstByte(b0 byte) error {
 	op := b0 & 0x0f
 	if b0&0x70 != 0 || (op > opBinary && op < opClose) || op > opPong {
 		return errFrameReserved
+	}
+	return nil
+}
+
+// checkSecondByte checks what the first two header bytes say against the reader's state: the
+// mask bit, a control frame's FIN bit and length, a continuation without a message, a new
+// message inside a fragmented one.
+func (r *frameReader) checkSecondByte() error {
+	b0, b1 := r.hdr[0], r.hdr[1]
+	fin, op := b0&0x80 != 0, b0&0x0f
+	switch {
+	case b1&0x80 == 0:
+		return errFrameUnmasked
+	case op >= opClose && (!fin || b1&0x7f > 125):
+		return errFrameControl
+	case op == opContinuation && r.msgOp == 0:
+		return errFrameContinuation
+	case (op == opText || op == opBinary) && r.msgOp != 0:
+		return errFrameInterleaved
 	}
 	return nil
 }
@@ -241,9 +265,6 @@ func (r *frameReader) startFrame() error {
 	b0, b1 := r.hdr[0], r.hdr[1]
 	r.nhdr = 0
 	fin, op := b0&0x80 != 0, b0&0x0f
-	if b1&0x80 == 0 {
-		return errFrameUnmasked
-	}
 	length := uint64(b1 & 0x7f)
 	maskAt := 2
 	switch length {
@@ -262,20 +283,11 @@ func (r *frameReader) startFrame() error {
 	}
 	copy(r.mask[:], r.hdr[maskAt:maskAt+4])
 	r.maskPos = 0
+	// checkSecondByte has checked the opcode against the state.
 	switch {
 	case op >= opClose:
-		if !fin || length > 125 {
-			return errFrameControl
-		}
 		r.control = nil
-	case op == opContinuation:
-		if r.msgOp == 0 {
-			return errFrameContinuation
-		}
-	default:
-		if r.msgOp != 0 {
-			return errFrameInterleaved
-		}
+	case op != opContinuation:
 		r.msgOp, r.msgMax = op, r.limit.maxMessage()
 		r.text = utf8Stream{}
 	}
