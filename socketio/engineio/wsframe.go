@@ -205,11 +205,13 @@ func (r *frameReader) readHeader(p []byte) (int, error) {
 		// Refuse a bad first or second byte at once, as a strict peer does, without waiting
 		// for the rest of the header.
 		var err error
-		switch r.nhdr {
-		case 1:
+		switch {
+		case r.nhdr == 1:
 			err = checkFirstByte(r.hdr[0])
-		case 2:
+		case r.nhdr == 2:
 			err = r.checkSecondByte()
+		case r.nhdr == 2+extendedLengthSize(r.hdr[1]):
+			_, err = r.frameLength()
 		}
 		if err != nil {
 			return used, err
@@ -248,39 +250,52 @@ func (r *frameReader) checkSecondByte() error {
 
 // headerLen is the full header length given the second header byte (mask bit and length).
 func headerLen(b1 byte) int {
-	n := 2
-	switch b1 & 0x7f {
-	case 126:
-		n += 2
-	case 127:
-		n += 8
-	}
+	n := 2 + extendedLengthSize(b1)
 	if b1&0x80 != 0 {
 		n += 4
 	}
 	return n
 }
 
-func (r *frameReader) startFrame() error {
-	b0, b1 := r.hdr[0], r.hdr[1]
-	r.nhdr = 0
-	fin, op := b0&0x80 != 0, b0&0x0f
-	length := uint64(b1 & 0x7f)
-	maskAt := 2
+// extendedLengthSize is the size of the extended payload length given the second header byte.
+func extendedLengthSize(b1 byte) int {
+	switch b1 & 0x7f {
+	case 126:
+		return 2
+	case 127:
+		return 8
+	}
+	return 0
+}
+
+// frameLength decodes the payload length of the header read so far (its extended length
+// complete) and refuses one not in its shortest form or with the top bit set.
+func (r *frameReader) frameLength() (uint64, error) {
+	length := uint64(r.hdr[1] & 0x7f)
 	switch length {
 	case 126:
 		length = uint64(binary.BigEndian.Uint16(r.hdr[2:]))
 		if length < 126 {
-			return errFrameLength
+			return 0, errFrameLength
 		}
-		maskAt = 4
 	case 127:
 		length = binary.BigEndian.Uint64(r.hdr[2:])
 		if length <= 0xffff || length>>63 != 0 {
-			return errFrameLength
+			return 0, errFrameLength
 		}
-		maskAt = 10
 	}
+	return length, nil
+}
+
+func (r *frameReader) startFrame() error {
+	b0, b1 := r.hdr[0], r.hdr[1]
+	r.nhdr = 0
+	fin, op := b0&0x80 != 0, b0&0x0f
+	length, err := r.frameLength()
+	if err != nil {
+		return err
+	}
+	maskAt := 2 + extendedLengthSize(b1)
 	copy(r.mask[:], r.hdr[maskAt:maskAt+4])
 	r.maskPos = 0
 	// checkSecondByte has checked the opcode against the state.
