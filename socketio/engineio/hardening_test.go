@@ -3,6 +3,7 @@ package engineio
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -175,6 +176,32 @@ func TestPollingOversizeBodyRefusedUnread(t *testing.T) {
 	}
 	if ev := ts.waitClose(t, p.sid); ev.reason != CloseTransportError {
 		t.Fatalf("reason %q", ev.reason)
+	}
+}
+
+// A POST refused before its body was read to the end (here a chunked body over the limit) has
+// its connection closed after the answer: net/http would otherwise read the rest of the body,
+// without a deadline, to reuse the connection.
+func TestPollingRefusedBodyClosesConnection(t *testing.T) {
+	ts := newTestServer(t, Options{MaxPayload: 1000})
+	p, _ := ts.openPolling(t)
+	u, _ := url.Parse(ts.url("transport=polling&sid=" + p.sid))
+	nc, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	body := "4" + strings.Repeat("x", 499_999)
+	fmt.Fprintf(nc, "POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s", u.RequestURI(), u.Host, len(body), body)
+	_ = nc.SetReadDeadline(time.Now().Add(waitTimeout))
+	br := bufio.NewReader(nc)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("response %v, %v; want 413", res, err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the answer: %v, want the connection closed", err)
 	}
 }
 

@@ -183,18 +183,20 @@ func (c *Conn) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := c.maxMessage()
 	if r.ContentLength > int64(limit) {
-		w.Header().Set("Connection", "close") // or net/http would read the body to reuse the connection
+		noKeepAlive(w)
 		c.closeWith(CloseTransportError, errBodyTooLarge)
 		c.srv.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large", "body exceeds maxPayload")
 		return
 	}
 	body, err := c.readBody(w, r, limit)
 	if err != nil {
+		noKeepAlive(w)
 		c.closeWith(CloseTransportError, fmt.Errorf("engine.io: reading polling body: %w", err))
 		c.srv.refuse(w, r, http.StatusBadRequest, codeBadRequest, "", "body not read")
 		return
 	}
 	if len(body) > limit {
+		noKeepAlive(w)
 		c.closeWith(CloseTransportError, errBodyTooLarge)
 		c.srv.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload too large", "body exceeds maxPayload")
 		return
@@ -241,6 +243,11 @@ func (c *Conn) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]by
 	_ = rc.SetReadDeadline(time.Time{})
 	return body, err
 }
+
+// noKeepAlive closes the connection after a response to a request whose body was not read to
+// its end: otherwise net/http would read the rest of it, without a deadline, to reuse the
+// connection.
+func noKeepAlive(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
 
 // errSessionClosed ends the body read of a POST whose session closed.
 var errSessionClosed = errors.New("engine.io: session closed")

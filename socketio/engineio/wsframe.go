@@ -185,11 +185,12 @@ func appendGrowing(buf, chunk []byte, want int) []byte {
 }
 
 // readHeader consumes header bytes from p; once the header is complete it validates it and
-// starts the frame. It returns the bytes consumed.
+// starts the frame. It returns the bytes consumed. Each part of the header is checked as soon
+// as it has arrived, as a strict peer does, without waiting for the rest.
 func (r *frameReader) readHeader(p []byte) (int, error) {
 	used := 0
-	need := 2
 	for {
+		need := 2
 		if r.nhdr >= 2 {
 			need = headerLen(r.hdr[1])
 		}
@@ -199,25 +200,38 @@ func (r *frameReader) readHeader(p []byte) (int, error) {
 		if used == len(p) {
 			return used, nil
 		}
-		r.hdr[r.nhdr] = p[used]
-		r.nhdr++
-		used++
-		// Refuse a bad first or second byte at once, as a strict peer does, without waiting
-		// for the rest of the header.
-		var err error
-		switch {
-		case r.nhdr == 1:
-			err = checkFirstByte(r.hdr[0])
-		case r.nhdr == 2:
-			err = r.checkSecondByte()
-		case r.nhdr == 2+extendedLengthSize(r.hdr[1]):
-			_, err = r.frameLength()
-		}
-		if err != nil {
+		had := r.nhdr
+		n := copy(r.hdr[had:need], p[used:])
+		r.nhdr += n
+		used += n
+		if err := r.checkHeader(had); err != nil {
 			return used, err
 		}
 	}
 	return used, r.startFrame()
+}
+
+// checkHeader checks the header bytes that arrived after the first had ones: the first byte,
+// the second, and the extended length.
+func (r *frameReader) checkHeader(had int) error {
+	if had < 1 {
+		if err := checkFirstByte(r.hdr[0]); err != nil {
+			return err
+		}
+	}
+	if r.nhdr < 2 {
+		return nil
+	}
+	if had < 2 {
+		if err := r.checkSecondByte(); err != nil {
+			return err
+		}
+	}
+	if end := 2 + extendedLengthSize(r.hdr[1]); end > 2 && had < end && r.nhdr >= end {
+		_, err := r.frameLength()
+		return err
+	}
+	return nil
 }
 
 // checkFirstByte refuses reserved bits and opcodes.
@@ -404,6 +418,9 @@ type utf8Stream struct {
 
 // write checks the next piece; it reports false once the text cannot be valid.
 func (s *utf8Stream) write(p []byte) bool {
+	if s.ncarry == 0 && utf8.Valid(p) {
+		return true // the usual case: whole characters
+	}
 	for s.ncarry > 0 && len(p) > 0 {
 		s.carry[s.ncarry] = p[0]
 		s.ncarry++

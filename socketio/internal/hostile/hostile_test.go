@@ -34,7 +34,7 @@ import (
 const (
 	perKind            = 200
 	authenticatedPOSTs = 50
-	attack             = 12 * time.Second // longer than the read timeout (10s by default)
+	attack             = 15 * time.Second // longer than the read timeout (10s by default)
 	legitRounds        = 8                // rounds of legitimate clients during the attack
 	legitPerRound      = 5
 
@@ -106,7 +106,7 @@ func TestHostileConnectionsKeepMemoryBounded(t *testing.T) {
 	// Every hostile connection was ended by the server: at once for those that never
 	// authenticated (their first oversize or binary message), within the read timeout for the
 	// stalled ones.
-	limits := []time.Duration{5 * time.Second, 5 * time.Second, 11 * time.Second, 5 * time.Second, 11 * time.Second}
+	limits := []time.Duration{5 * time.Second, 5 * time.Second, 13 * time.Second, 5 * time.Second, 13 * time.Second}
 	for i, k := range kinds {
 		if f := failures[i].Load(); f > 0 {
 			t.Errorf("%s: %d connections failed", k.name, f)
