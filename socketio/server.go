@@ -22,7 +22,7 @@ import (
 type Options struct {
 	// Engine configures the Engine.IO layer (heartbeat, payload and queue limits, origins).
 	Engine engineio.Options
-	// ConnectTimeout closes a connection that has not joined a namespace in time. Zero means 5s:
+	// ConnectTimeout closes a connection that has not joined a namespace in time. Zero means 10s:
 	// the official client sends its CONNECT as soon as the connection opens.
 	ConnectTimeout time.Duration
 	// PendingMaxPayload bounds each message a connection may send until a namespace accepted
@@ -44,8 +44,8 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultConnectTimeout    = 5 * time.Second
-	DefaultPendingMaxPayload = 8 << 10
+	DefaultConnectTimeout    = 10 * time.Second
+	DefaultPendingMaxPayload = 16 << 10 // a CONNECT with a long token (realtimed reads up to 8 KiB) and recovery fields
 )
 
 func (o Options) withDefaults() Options {

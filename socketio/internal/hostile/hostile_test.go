@@ -59,27 +59,33 @@ func TestHostileConnectionsKeepMemoryBounded(t *testing.T) {
 	defer cancel()
 	peak := n.watchRSS(t, ctx, cancel)
 
+	// The kinds that authenticate first do so before the others begin, so that the flood does
+	// not delay their CONNECT past the connect timeout.
 	kinds := []struct {
 		name  string
 		count int
-		run   func(ctx context.Context, addr string) (closedBy time.Duration, err error)
+		run   hostileKind
 	}{
+		{"huge frame header after CONNECT", perKind, stalledFrame(true)},
+		{"polling POST after CONNECT", authenticatedPOSTs, stalledPOST(true)},
 		{"binary attachments without CONNECT", perKind, attachmentsWithoutConnect},
 		{"huge frame header without CONNECT", perKind, stalledFrame(false)},
-		{"huge frame header after CONNECT", perKind, stalledFrame(true)},
 		{"polling POST without CONNECT", perKind, stalledPOST(false)},
-		{"polling POST after CONNECT", authenticatedPOSTs, stalledPOST(true)},
 	}
-	var wg sync.WaitGroup
+	var wg, authenticated sync.WaitGroup
 	results := make([][]time.Duration, len(kinds))
 	failures := make([]atomic.Int64, len(kinds))
 	for i, k := range kinds {
+		if i == 2 {
+			authenticated.Wait()
+		}
 		results[i] = make([]time.Duration, k.count)
 		for j := 0; j < k.count; j++ {
 			wg.Add(1)
+			authenticated.Add(1)
 			go func() {
 				defer wg.Done()
-				d, err := k.run(ctx, n.addr)
+				d, err := k.run(ctx, n.addr, sync.OnceFunc(authenticated.Done))
 				if err != nil {
 					if failures[i].Add(1) == 1 {
 						t.Logf("%s: %v", k.name, err)
@@ -106,7 +112,7 @@ func TestHostileConnectionsKeepMemoryBounded(t *testing.T) {
 	// Every hostile connection was ended by the server: at once for those that never
 	// authenticated (their first oversize or binary message), within the read timeout for the
 	// stalled ones.
-	limits := []time.Duration{5 * time.Second, 5 * time.Second, 13 * time.Second, 5 * time.Second, 13 * time.Second}
+	limits := []time.Duration{13 * time.Second, 13 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
 	for i, k := range kinds {
 		if f := failures[i].Load(); f > 0 {
 			t.Errorf("%s: %d connections failed", k.name, f)
@@ -275,12 +281,15 @@ func legitimateClients(t *testing.T, ctx context.Context, n *node) int {
 	return received
 }
 
-// The hostile kinds. Each returns how long after its last byte the server closed the
-// connection (0 when it was still open at the end of the attack).
+// hostileKind is one kind of hostile connection. It calls ready once it has authenticated (or
+// failed to), or at once when it does not authenticate, and returns how long after its last
+// byte the server closed the connection (0 when it was still open at the end of the attack).
+type hostileKind func(ctx context.Context, addr string, ready func()) (time.Duration, error)
 
 // attachmentsWithoutConnect announces a binary event with 10 attachments and sends nine of
 // 999,000 bytes, without ever sending CONNECT.
-func attachmentsWithoutConnect(ctx context.Context, addr string) (time.Duration, error) {
+func attachmentsWithoutConnect(ctx context.Context, addr string, ready func()) (time.Duration, error) {
+	ready()
 	ws, err := dialWS(addr)
 	if err != nil {
 		return 0, err
@@ -306,8 +315,9 @@ func attachmentsWithoutConnect(ctx context.Context, addr string) (time.Duration,
 
 // stalledFrame sends a header announcing 999,990 bytes, 10 bytes of it, and nothing more;
 // authenticated first when auth is set.
-func stalledFrame(authenticated bool) func(ctx context.Context, addr string) (time.Duration, error) {
-	return func(ctx context.Context, addr string) (time.Duration, error) {
+func stalledFrame(authenticated bool) hostileKind {
+	return func(ctx context.Context, addr string, ready func()) (time.Duration, error) {
+		defer ready()
 		ws, err := dialWS(addr)
 		if err != nil {
 			return 0, err
@@ -318,6 +328,7 @@ func stalledFrame(authenticated bool) func(ctx context.Context, addr string) (ti
 				return 0, err
 			}
 		}
+		ready()
 		header := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0x0f, 0x42, 0x36, 0, 0, 0, 0}
 		if _, err := ws.nc.Write(append(header, "4xxxxxxxxx"...)); err != nil {
 			return 0, err
@@ -329,9 +340,11 @@ func stalledFrame(authenticated bool) func(ctx context.Context, addr string) (ti
 // stalledPOST opens a polling session (authenticated when auth is set) and sends a POST that
 // announces 999,000 bytes, sends 500,000 and stalls; without CONNECT the body is chunked, so
 // that the server cannot refuse it by its Content-Length.
-func stalledPOST(authenticated bool) func(ctx context.Context, addr string) (time.Duration, error) {
-	return func(ctx context.Context, addr string) (time.Duration, error) {
+func stalledPOST(authenticated bool) hostileKind {
+	return func(ctx context.Context, addr string, ready func()) (time.Duration, error) {
+		defer ready()
 		sid, err := pollingSession(addr, authenticated)
+		ready()
 		if err != nil {
 			return 0, err
 		}
