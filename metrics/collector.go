@@ -15,6 +15,9 @@ import (
 type Sources struct {
 	// Transports returns the open connections by transport (engineio.Server.TransportCounts).
 	Transports func() map[string]int
+	// Pending returns the connections that have not completed the Socket.IO CONNECT yet
+	// (engineio.Server.Pending).
+	Pending func() int
 	// Rooms walks the rooms that have sockets (socketio.Namespace.EachRoom).
 	Rooms func(f func(room string, sockets int))
 	// Listener is the node's listener: position, readiness, reconnects.
@@ -43,6 +46,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	descConnections = desc("connections", "Open Engine.IO connections, by transport.", "transport")
+	descPending     = desc("pending_connections", "Connections that have not been authenticated yet (no accepted Socket.IO CONNECT): bounded by REALTIME_PREAUTH_MAX_CONNECTIONS.")
 	descRooms       = desc("rooms", "Rooms with at least one socket, by kind (user, chat, other).", "kind")
 	descMemberships = desc("room_memberships", "Sockets in rooms, counted once per room, by kind of room.", "kind")
 	descLConnected  = desc("listener_connected", "1 when the listener's LISTEN connection is up and caught up with the outbox.")
@@ -71,7 +75,7 @@ func newStateCollector(src Sources) *stateCollector { return &stateCollector{src
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descConnections, descRooms, descMemberships, descLConnected, descLPosition, descLReconnects,
+		descConnections, descPending, descRooms, descMemberships, descLConnected, descLPosition, descLReconnects,
 		descLSkipped, descLDuplicates, descLCaughtUp, descDBUp, descHead, descLagEvents, descLagSeconds, descQueueUsage,
 		descPoolConns, descPoolWaits, descPoolWaited, descRecoveries, descRecWaiting,
 	} {
@@ -81,6 +85,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.src.Pending != nil {
+		ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(c.src.Pending()))
+	}
 	if c.src.Transports != nil {
 		for transport, n := range c.src.Transports() {
 			ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(n), transport)

@@ -88,6 +88,7 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 	}
 	s.metrics = metrics.New(metrics.Sources{
 		Transports: func() map[string]int { return s.io.Engine().TransportCounts() },
+		Pending:    func() int { return s.io.Engine().Pending() },
 		Rooms:      func(f func(string, int)) { s.io.Of("/").EachRoom(f) },
 		Listener:   nil, // set below, once the listener exists
 		DB:         pools.health,

@@ -7,10 +7,12 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/config"
+	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/server"
 )
 
@@ -43,6 +45,16 @@ func Start(t testing.TB, vars map[string]string, log *logrus.Logger) (*server.Se
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	if addr := cfg.InternalAddr; addr != "" {
+		// Serve opens the internal address itself: wait until it accepts connections.
+		wait.Until(t, "the internal address "+addr+" accepts connections", func() bool {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				_ = c.Close()
+			}
+			return err == nil
+		})
+	}
 	return srv, "http://" + ln.Addr().String()
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -366,16 +365,4 @@ func waitWSClosed(t *testing.T, ws *websocket.Conn) error {
 		}
 		return err
 	}
-}
-
-// syncBuffer collects strings from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	out []string
-}
-
-func (b *syncBuffer) add(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.out = append(b.out, s)
 }
