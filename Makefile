@@ -1,6 +1,6 @@
 # realtimed — see README.md. `make run` and `make test` work on a fresh machine: they start a
 # private PostgreSQL (scripts/pg.sh) and install what the tests need.
-.PHONY: build run test test-go test-ts test-e2e test-storm vet fmt pg-stop clean bench
+.PHONY: build run test test-go test-ts test-e2e test-storm vet fmt pg-stop clean bench bench-writers bench-drain
 
 GO ?= go
 
@@ -30,6 +30,12 @@ test-storm:
 # Side-by-side measurements of realtimed and the Node peer (docs/performance.md).
 bench:
 	scripts/bench.sh
+
+# What rules cost the application's writers: no rule, JSON only, the notify and the wal source,
+# 16 pgbench writers, durable settings, interleaved rounds (docs/performance.md). Takes the
+# machine's heavy-run lock.
+bench-writers:
+	flock -o /tmp/realtimed-heavy.lock scripts/offsets-bench.sh
 
 vet:
 	gofmt -l . | (! grep .) && $(GO) vet ./...
