@@ -18,7 +18,9 @@
 #   REALTIME_PG_DIR    another folder for a separate cluster (tests that restart PostgreSQL, measurements)
 #   REALTIME_PG_OPTS   extra server options, after the defaults (e.g. "-c fsync=on -c synchronous_commit=on");
 #                      remembered in the folder for later starts and restarts
-# The defaults trade durability for test speed: fsync, synchronous_commit and full_page_writes off.
+# The defaults trade durability for test speed: fsync, synchronous_commit and full_page_writes off;
+# wal_level=logical with room for many replication slots, for the wal event source
+# (REALTIME_SOURCE=wal: one slot per database it serves).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -125,7 +127,15 @@ start() {
   ensure_binaries
   place
   mkdir -p "$dir"
-  if running; then url; return 0; fi
+  if running; then
+    # A cluster started before wal_level=logical was a default is restarted once to get it.
+    if [ "$("$bindir/psql" -XAt "$(url)" -c "SHOW wal_level" 2>/dev/null)" = replica ] && ! grep -q wal_level "$dir/opts" 2>/dev/null; then
+      log "restarting the cluster for wal_level=logical"
+      as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+    else
+      url; return 0
+    fi
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising a private cluster in $data"
     mkdir -p "$data"
@@ -140,7 +150,7 @@ start() {
     if [ -f "$dir/port" ] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
     echo "$port" >"$dir/port"
     if without_inherited_fds as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $opts" >/dev/null; then
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64 $opts" >/dev/null; then
       log "private PostgreSQL on 127.0.0.1:$port (data in $data)"
       url
       return 0

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, vet, Go tests with the race detector against a private
-# PostgreSQL, then the end-to-end tests with the official socket.io-client.
+# PostgreSQL, then the end-to-end tests with the official socket.io-client, and the chaos tests
+# among them (concurrency, failover, PostgreSQL restarts, payloads, a 10,000-event transaction,
+# recovery, revocation) once more with the wal event source.
 #   scripts/test.sh [all|go|ts|e2e|storm]
 # storm runs only the reconnect-storm tests (e2e/tests/storm.test.mjs) with STORM_CLIENTS clients
 # (make test-storm: 5,000; make test runs them with a few hundred).
@@ -48,6 +50,9 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
   raise_file_limit
   (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" npm test)
+
+  step "the chaos tests again with the wal event source (REALTIME_E2E_SOURCE=wal)"
+  (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" npm run test:wal)
 fi
 
 if [ "$what" = storm ]; then

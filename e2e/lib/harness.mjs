@@ -22,6 +22,16 @@ export function adminURL() {
   return url;
 }
 
+/**
+ * The event source the tests run nodes with: REALTIME_E2E_SOURCE (notify or wal; default notify,
+ * realtimed's default). scripts/test.sh runs the chaos tests once more with wal.
+ */
+export function eventSource() {
+  const source = process.env.REALTIME_E2E_SOURCE || "notify";
+  if (!["notify", "wal"].includes(source)) throw new Error(`REALTIME_E2E_SOURCE=${source}: notify or wal`);
+  return source;
+}
+
 function binary() {
   return process.env.REALTIMED_BIN || path.join(repoRoot, "bin/realtimed");
 }
@@ -42,12 +52,33 @@ export async function createDatabase() {
   return {
     url: withDatabase(adminURL(), name),
     async drop() {
-      const c = new pg.Client({ connectionString: adminURL() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      await dropDatabase(adminURL(), name);
     },
   };
+}
+
+/**
+ * Drops a database after its replication slots (the wal source's: PostgreSQL refuses to drop a
+ * database a slot decodes), ending the sessions that still read them.
+ */
+export async function dropDatabase(admin, name) {
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      await c.query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL", [name]);
+      try {
+        await c.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", [name]);
+        break;
+      } catch (err) {
+        if (attempt >= 50) throw err; // a slot still active: its walsender is ending
+        await sleep(100);
+      }
+    }
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
 }
 
 export async function freePort() {
@@ -83,6 +114,7 @@ export async function startServer({ env = {}, databaseURL, port } = {}) {
       REALTIME_JWT_SECRET: JWT_SECRET,
       REALTIME_REFERENCE_SCHEMA: "true",
       REALTIME_LOG_LEVEL: "debug",
+      REALTIME_SOURCE: eventSource(),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -87,12 +87,26 @@ export function every(lo, hi, action) {
   };
 }
 
-/** Terminates the listener's backend of every realtimed node on the database. */
+/**
+ * Terminates the listener's backend of every realtimed node on the database and, with the wal
+ * source, the walsender of the node that reads the replication slot (the decoder's connection).
+ * Resolves with the number of backends terminated.
+ */
 export async function terminateListener(pool) {
-  await pool.query(
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-     WHERE application_name = 'realtimed-listener' AND datname = current_database()`,
+  const { rows } = await pool.query(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM (
+       SELECT pid FROM pg_stat_activity WHERE application_name = 'realtimed-listener' AND datname = current_database()
+       UNION SELECT active_pid FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL) b`,
   );
+  return rows[0].n;
+}
+
+/** The process id of the walsender reading the database's replication slot (null: none). */
+export async function slotReader(pool) {
+  const { rows } = await pool.query(
+    "SELECT active_pid FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL",
+  );
+  return rows[0]?.active_pid ?? null;
 }
 
 export { rand };

@@ -1,6 +1,6 @@
 // A PostgreSQL cluster of a test's own, for tests that restart PostgreSQL (never the shared
 // server other tests use): scripts/pg.sh in a temporary folder, with synchronous_commit on so
-// that an acknowledged commit survives a crash of the server.
+// that an acknowledged commit survives a crash of the server, and wal_level=logical (the wal source).
 import { execFile } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -16,7 +16,7 @@ export async function startPgCluster() {
   // PostgreSQL as when we are root.
   const dir = await mkdtemp(path.join(os.tmpdir(), "realtimed-pg-"));
   await chmod(dir, 0o755);
-  const env = { ...process.env, REALTIME_PG_DIR: dir, REALTIME_PG_OPTS: "-c synchronous_commit=on" };
+  const env = { ...process.env, REALTIME_PG_DIR: dir, REALTIME_PG_OPTS: "-c synchronous_commit=on -c wal_level=logical" };
   const script = (...args) => run(path.join(repoRoot, "scripts/pg.sh"), args, { env, timeout: 120000 });
   let adminURL;
   try {
