@@ -18,9 +18,9 @@
 #   REALTIME_PG_DIR    another folder for a separate cluster (tests that restart PostgreSQL, measurements)
 #   REALTIME_PG_OPTS   extra server options, after the defaults (e.g. "-c fsync=on -c synchronous_commit=on");
 #                      remembered in the folder for later starts and restarts
-# The defaults trade durability for test speed: fsync, synchronous_commit and full_page_writes off;
-# wal_level=logical with room for many replication slots, for the wal event source
-# (REALTIME_SOURCE=wal: one slot per database it serves).
+# The defaults trade durability for test speed: fsync, synchronous_commit and full_page_writes off.
+# wal_level=logical (with room for replication slots and walsenders) so that REALTIME_SOURCE=wal
+# works against it; realtimed's default source (notify) does not need it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -150,7 +150,7 @@ start() {
     if [ -f "$dir/port" ] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
     echo "$port" >"$dir/port"
     if without_inherited_fds as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64 $opts" >/dev/null; then
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 $opts" >/dev/null; then
       log "private PostgreSQL on 127.0.0.1:$port (data in $data)"
       url
       return 0
