@@ -1,8 +1,9 @@
 // Helpers for connection-state recovery tests: clients that reconnect by themselves and keep
 // everything they receive, events published through realtime.publish, and the checks that
 // compare what each client received with the outbox.
+import { randomBytes } from "node:crypto";
 import { io } from "socket.io-client";
-import { eventually } from "./harness.mjs";
+import { eventSource, eventually } from "./harness.mjs";
 
 /**
  * Connects a client that reconnects by itself (as the seed's clients do) and records every
@@ -49,8 +50,25 @@ export async function publish(pool, event, users, rooms, payload) {
   return rows[0].id;
 }
 
+/**
+ * Resolves once every event committed before the call is in realtime.events. With the notify
+ * source that is at once (positions are given at commit); with the wal source the node reading
+ * the slot appends committed events shortly after: a marker event (addressed to nobody) is
+ * published and awaited, since the stream is appended in commit order.
+ */
+export async function streamSynced(pool, ms = 60000) {
+  if (eventSource() !== "wal") return;
+  const token = randomBytes(8).toString("hex");
+  await pool.query("SELECT realtime.publish('e2e.sync', ARRAY['e2e-sync-nobody'], '{}', jsonb_build_object('token', $1::text))", [token]);
+  await eventually(
+    async () => (await pool.query("SELECT 1 FROM realtime.events WHERE event = 'e2e.sync' AND payload->>'token' = $1", [token])).rowCount === 1,
+    ms, "the wal source to append every committed event",
+  );
+}
+
 /** Returns every event of the outbox, in commit order: {pos, event, users, rooms, payload}. */
 export async function outbox(pool) {
+  await streamSynced(pool);
   const { rows } = await pool.query(
     "SELECT e.pos::text AS pos, e.event, e.users, e.rooms, e.payload FROM realtime.events e WHERE e.pos IS NOT NULL ORDER BY e.pos",
   );

@@ -2,18 +2,23 @@
 // through a proxy (a load balancer), others the second directly. Under load, the first node is
 // killed with SIGKILL and the proxy sends new connections to the second: the first node's
 // clients reconnect there, recover (socket.recovered === true), and every client ends with
-// exactly the events published to it, once each, in commit order.
+// exactly the events published to it, once each, in commit order. With the wal source
+// (REALTIME_E2E_SOURCE=wal) the first node is the one reading the replication slot: the second
+// must take the slot over.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createChat, joinChat } from "../lib/chat.mjs";
-import { createFamily, eventually, sleep, startServer, tokenFor } from "../lib/harness.mjs";
-import { rand, startWriters } from "../lib/load.mjs";
+import { createFamily, eventSource, eventually, sleep, startServer, tokenFor } from "../lib/harness.mjs";
+import { rand, slotReader, startWriters } from "../lib/load.mjs";
 import { startSwitch } from "../lib/tcpswitch.mjs";
 import { addressedTo, connectRecording, expectExactly, outbox } from "../lib/recovery.mjs";
 
 test("kill -9 of a node under load: its clients recover on the other node, nothing lost or repeated", async () => {
   const env = { REALTIME_LOG_LEVEL: "info" };
   const first = await startServer({ env });
+  const wal = eventSource() === "wal";
+  // The first node reads the slot before the second starts (and cannot take it).
+  const reader = wal ? await eventually(() => slotReader(first.pool), 20000, "the first node reading the slot") : null;
   const second = await startServer({ env, databaseURL: first.databaseURL });
   const proxy = await startSwitch(first.port);
   const clients = [];
@@ -41,9 +46,15 @@ test("kill -9 of a node under load: its clients recover on the other node, nothi
     );
     await sleep(2000);
     proxy.setTarget(second.port);
+    const killed = Date.now();
     first.child.kill("SIGKILL");
+    const tookOver = wal
+      ? eventually(async () => ((await slotReader(second.pool)) ?? reader) !== reader, 30000, "the second node reading the slot")
+          .then(() => Date.now() - killed)
+      : null;
     await first.exited;
     await sleep(3000);
+    const takeover = await tookOver;
     const stats = await writers.stop();
     writers = null;
 
@@ -59,7 +70,8 @@ test("kill -9 of a node under load: its clients recover on the other node, nothi
       }
       assert.ok(c.connects.slice(1).every((x) => x.recovered), `${c.label}: a reconnection was not a recovery`);
     }
-    console.log(`failover: ${events.length} events in ${stats.committed} transactions, ` +
+    console.log(`failover (${eventSource()}): ${events.length} events in ${stats.committed} transactions, ` +
+      (wal ? `the second node read the slot ${takeover} ms after the kill, ` : "") +
       `${clients.filter((c) => c.onFirst).length} clients moved to the second node, ${clients.length} clients`);
   } finally {
     await writers?.stop();

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createFamily, eventually, startServer, tokenFor } from "../lib/harness.mjs";
-import { connectRecording, dropConnection } from "../lib/recovery.mjs";
+import { connectRecording, dropConnection, streamSynced } from "../lib/recovery.mjs";
 
 const MiB = 1 << 20;
 // payload text {"b": "xxx…"} is 9 bytes plus the string
@@ -81,6 +81,7 @@ test("a payload over the maximum is refused at publish time, and only then does 
   } finally {
     client.release();
   }
+  await streamSynced(server.pool);
   const { rows } = await server.pool.query("SELECT event FROM realtime.events WHERE event IN ('before', 'too.big')");
   assert.deepEqual(rows.map((r) => r.event), ["before"], "the rest of the transaction committed");
 });

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { addMember, createChat, joinChat, removeMember } from "../lib/chat.mjs";
 import { createFamily, eventually, sleep, startServer, tokenFor } from "../lib/harness.mjs";
 import { startSwitch } from "../lib/tcpswitch.mjs";
-import { addressedTo, connectRecording, dropConnection, expectExactly, outbox, publish } from "../lib/recovery.mjs";
+import { addressedTo, connectRecording, dropConnection, expectExactly, outbox, publish, streamSynced } from "../lib/recovery.mjs";
 
 let server, family, alice, bob;
 
@@ -37,6 +37,7 @@ const named = (name) => (e) => e.event === name;
 
 /** Waits until the node's listener has handed over every event committed so far. */
 async function listenerPassed(node) {
+  await streamSynced(node.pool);
   const { rows } = await node.pool.query("SELECT coalesce(max(pos), 0)::int AS head FROM realtime.events");
   await eventually(async () => (await (await fetch(node.url + "/readyz")).json()).position >= rows[0].head, 10000,
     "the listener to pass the head of the stream");
@@ -210,6 +211,7 @@ describe("when recovery is no longer possible, the client gets recovered === fal
       await publish(short.pool, "seen", [user], [], {});
       await eventually(() => c.events.length === 1, 5000, "the live event");
       await publish(short.pool, "for.someone.else", [other], [], {});
+      await streamSynced(short.pool);
       await eventually(async () => (await short.pool.query("SELECT 1 FROM realtime.events")).rowCount === 0, 15000, "pruning");
       await drop(c);
       assert.equal((await reconnect(c)).recovered, false, "the client's offset is below what was pruned");
