@@ -28,6 +28,7 @@ func read(t *testing.T, path string) string {
 
 type service struct {
 	Image       string            `yaml:"image"`
+	Entrypoint  []string          `yaml:"entrypoint"`
 	Build       any               `yaml:"build"`
 	Command     []string          `yaml:"command"`
 	Environment map[string]string `yaml:"environment"`
@@ -286,5 +287,31 @@ func TestOperatorsOnTheInternalAddressOnly(t *testing.T) {
 		if strings.Contains(nginx, name+":"+port) {
 			t.Errorf("nginx forwards %s's internal address", name)
 		}
+	}
+}
+
+// TestComposeRunsTheWALSource: the replicas read events from a logical replication slot, so
+// PostgreSQL runs with wal_level=logical (a realtimed with REALTIME_SOURCE=wal refuses to start
+// without it) and bounds the WAL an abandoned slot keeps.
+func TestComposeRunsTheWALSource(t *testing.T) {
+	c := loadCompose(t)
+	pg := c.Services["postgres"]
+	args := strings.Join(pg.Command, " ")
+	if len(pg.Command) == 0 || pg.Command[0] != "postgres" || pg.Entrypoint != nil {
+		t.Fatalf("postgres command %q: want the image's entrypoint running postgres with options", args)
+	}
+	for _, want := range []string{"-c wal_level=logical", "-c max_slot_wal_keep_size="} {
+		if !strings.Contains(args, want) {
+			t.Errorf("postgres command %q lacks %q", args, want)
+		}
+	}
+	for _, name := range []string{"realtimed-1", "realtimed-2"} {
+		if got := c.Services[name].Environment["REALTIME_SOURCE"]; got != "wal" {
+			t.Errorf("%s: REALTIME_SOURCE=%q, want wal", name, got)
+		}
+	}
+	// The image's user is a superuser: it has the replication privilege the slot needs.
+	if pg.Environment["POSTGRES_USER"] != "realtimed" || !strings.Contains(c.Services["realtimed-1"].Environment["DATABASE_URL"], "//realtimed:") {
+		t.Errorf("realtimed connects as the image's superuser (POSTGRES_USER), which may read a replication slot")
 	}
 }
