@@ -20,6 +20,7 @@ import (
 	"runtime"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -103,6 +104,20 @@ func (c *Config) Connect(ctx context.Context, name string) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, c.ConnConfig(name))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the database (%s): %w", c, err)
+	}
+	return conn, nil
+}
+
+// ConnectReplication opens a logical replication connection (replication=database: it can
+// stream a logical slot and still run SQL) to the same database, named name in
+// pg_stat_activity. The role needs the REPLICATION attribute (or superuser).
+func (c *Config) ConnectReplication(ctx context.Context, name string) (*pgconn.PgConn, error) {
+	cc := c.ConnConfig(name)
+	pc := cc.Config.Copy()
+	pc.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("opening a replication connection to the database (%s): %w", c, err)
 	}
 	return conn, nil
 }

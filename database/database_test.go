@@ -130,3 +130,36 @@ func TestErrorsNameTheDatabaseNotThePassword(t *testing.T) {
 		t.Fatalf("String shows the password: %s", s)
 	}
 }
+
+// TestConnectReplication opens a logical replication connection from each form of the
+// connection string: it answers IDENTIFY_SYSTEM (only replication connections do) with the
+// database it was opened on, and it still runs SQL.
+func TestConnectReplication(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	for name, conn := range map[string]string{"url": dbURL, "keyword/value": keywordValue(t, dbURL)} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := database.Parse(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			rc, err := cfg.ConnectReplication(ctx, "realtimed-test-replication")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close(ctx)
+			res, err := rc.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+			if err != nil {
+				t.Fatalf("IDENTIFY_SYSTEM: %v", err)
+			}
+			row := res[0].Rows[0]
+			if got, want := string(row[3]), cfg.ConnConfig("").Database; got != want {
+				t.Fatalf("IDENTIFY_SYSTEM names database %q, want %q", got, want)
+			}
+			if _, err := rc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+				t.Fatalf("SQL on the replication connection: %v", err)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,39 @@ type Envelope struct {
 	Payload json.RawMessage `json:"payload"` // sent to clients as the event's argument
 	TS      int64           `json:"ts"`      // commit time, microseconds since the Unix epoch
 	Ref     bool            `json:"ref"`     // only id and pos: read the rest from the outbox
+}
+
+// Batch is a notification of the wal source: one per batch the stream reader appended,
+// {"batch":[envelope, …]} with the batch's envelopes in position order when they fit in a
+// notification, else {"through":Q}: read the outbox up to position Q.
+type Batch struct {
+	Batch   []*Envelope `json:"batch,omitempty"`
+	Through int64       `json:"through,omitempty"`
+}
+
+// IsBatch reports whether a notification payload is a Batch rather than one Envelope.
+func IsBatch(payload string) bool {
+	return strings.HasPrefix(payload, `{"batch":`) || strings.HasPrefix(payload, `{"through":`)
+}
+
+// DecodeBatch parses and validates a Batch notification.
+func DecodeBatch(b []byte) (*Batch, error) {
+	var batch Batch
+	if err := json.Unmarshal(b, &batch); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+	}
+	if batch.Through < 0 || (batch.Through == 0 && len(batch.Batch) == 0) {
+		return nil, fmt.Errorf("%w: a batch with neither envelopes nor a position", ErrBadEnvelope)
+	}
+	for _, e := range batch.Batch {
+		if e == nil {
+			return nil, fmt.Errorf("%w: a null envelope in a batch", ErrBadEnvelope)
+		}
+		if err := e.validate(); err != nil {
+			return nil, err
+		}
+	}
+	return &batch, nil
 }
 
 // Decode parses and validates a notification payload.

@@ -36,3 +36,43 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeBatch(t *testing.T) {
+	cases := []struct {
+		name, in string
+		ok       bool
+		n        int
+		through  int64
+	}{
+		{"envelopes", `{"batch":[{"id":1,"pos":1,"event":"a.b","users":["u"],"payload":{}},{"id":2,"pos":2,"event":"a.b","rooms":["r"],"payload":{}}]}`, true, 2, 0},
+		{"through", `{"through":17}`, true, 0, 17},
+		{"empty batch", `{"batch":[]}`, false, 0, 0},
+		{"negative through", `{"through":-1}`, false, 0, 0},
+		{"null envelope", `{"batch":[null]}`, false, 0, 0},
+		{"invalid envelope", `{"batch":[{"id":1,"pos":1,"event":"a"}]}`, false, 0, 0},
+		{"garbage", `{"batch":`, false, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !listener.IsBatch(tc.in) {
+				t.Fatalf("IsBatch(%s) = false", tc.in)
+			}
+			b, err := listener.DecodeBatch([]byte(tc.in))
+			if tc.ok != (err == nil) {
+				t.Fatalf("DecodeBatch(%s) = %v, want ok=%v", tc.in, err, tc.ok)
+			}
+			if err != nil {
+				if !errors.Is(err, listener.ErrBadEnvelope) {
+					t.Fatalf("error %v does not wrap ErrBadEnvelope", err)
+				}
+				return
+			}
+			if len(b.Batch) != tc.n || b.Through != tc.through {
+				t.Fatalf("DecodeBatch(%s) = %d envelopes through %d, want %d through %d", tc.in, len(b.Batch), b.Through, tc.n, tc.through)
+			}
+		})
+	}
+	if listener.IsBatch(`{"id":1,"pos":1,"ref":true}`) {
+		t.Fatal("an envelope taken for a batch")
+	}
+}

@@ -255,11 +255,43 @@ func (l *Listener) next(ctx context.Context, conn *pgx.Conn) error {
 // cannot make the listener skip real events: the outbox, not the notification, says what
 // exists.
 func (l *Listener) onNotification(ctx context.Context, conn *pgx.Conn, payload string) error {
+	if IsBatch(payload) {
+		return l.onBatch(ctx, conn, payload)
+	}
 	env, err := Decode([]byte(payload))
 	if err != nil {
 		l.skip(err, payload)
 		return nil
 	}
+	return l.onEnvelope(ctx, conn, env, payload)
+}
+
+// onBatch handles a notification of the wal source (walsource): the envelopes a batch
+// appended, in order, each handled as a notification of its own; or a reference to the batch's
+// last position, read from the outbox. Either way positions already delivered are passed over
+// and gaps are filled from the outbox.
+func (l *Listener) onBatch(ctx context.Context, conn *pgx.Conn, payload string) error {
+	b, err := DecodeBatch([]byte(payload))
+	if err != nil {
+		l.skip(err, payload)
+		return nil
+	}
+	if b.Through > 0 {
+		if b.Through <= l.lastPos.Load() {
+			l.duplicates.Add(1)
+			return nil
+		}
+		return l.catchUp(ctx, conn, b.Through)
+	}
+	for _, env := range b.Batch {
+		if err := l.onEnvelope(ctx, conn, env, payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Listener) onEnvelope(ctx context.Context, conn *pgx.Conn, env *Envelope, payload string) error {
 	last := l.lastPos.Load()
 	switch {
 	case env.Pos <= last:

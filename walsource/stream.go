@@ -1,0 +1,184 @@
+package walsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/sirupsen/logrus"
+)
+
+// startReplication starts streaming slot with pgoutput: protocol version 1 (whole transactions
+// at commit, which is what the reader appends; versions 2-4 add streaming of transactions in
+// progress and two-phase commit, which it does not use), no table (Publication publishes none)
+// and the logical messages.
+func startReplication(ctx context.Context, rc *pgconn.PgConn, slot string) error {
+	return pglogrepl.StartReplication(ctx, rc, pgx.Identifier{slot}.Sanitize(), 0, pglogrepl.StartReplicationOptions{
+		Mode: pglogrepl.LogicalReplication,
+		PluginArgs: []string{
+			"proto_version '1'",
+			"publication_names '" + Publication + "'",
+			"messages 'true'",
+		},
+	})
+}
+
+// stream is one elected term's replication stream.
+type stream struct {
+	r    *Reader
+	conn *pgx.Conn      // appends
+	rc   *pgconn.PgConn // replication
+	asm  assembler
+
+	pending       []*txn
+	pendingEvents int
+	pendingSince  time.Time
+	lastMessage   time.Time
+
+	confirmed  pglogrepl.LSN // durable in the stream: the slot may be confirmed up to here
+	nextStatus time.Time
+}
+
+// run receives until ctx ends or the stream fails.
+func (s *stream) run(ctx context.Context) error {
+	s.nextStatus = time.Now().Add(s.r.cfg.StatusInterval)
+	for {
+		rctx, cancel := context.WithDeadline(ctx, s.deadline())
+		msg, err := s.rc.ReceiveMessage(rctx)
+		cancel()
+		now := time.Now()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !pgconn.Timeout(err) {
+				return fmt.Errorf("receiving from the replication slot: %w", err)
+			}
+		} else if err := s.handle(msg, now); err != nil {
+			return err
+		}
+		if len(s.pending) > 0 && (err != nil || s.pendingEvents >= s.r.cfg.MaxBatch || now.Sub(s.pendingSince) >= s.r.cfg.MaxDelay) {
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if !now.Before(s.nextStatus) {
+			if err := s.status(true); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// deadline is when to stop waiting for the next message: soon when events are pending (to
+// append them once the stream pauses), at the next status report otherwise.
+func (s *stream) deadline() time.Time {
+	if len(s.pending) == 0 {
+		return s.nextStatus
+	}
+	return earliest(s.lastMessage.Add(s.r.cfg.FlushAfter), s.pendingSince.Add(s.r.cfg.MaxDelay), s.nextStatus)
+}
+
+func earliest(first time.Time, rest ...time.Time) time.Time {
+	for _, t := range rest {
+		if t.Before(first) {
+			first = t
+		}
+	}
+	return first
+}
+
+func (s *stream) handle(msg pgproto3.BackendMessage, now time.Time) error {
+	switch m := msg.(type) {
+	case *pgproto3.CopyData:
+		return s.copyData(m.Data, now)
+	case *pgproto3.ErrorResponse:
+		return fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(m))
+	case *pgproto3.CopyDone:
+		return errors.New("replication stream: the server ended it")
+	}
+	return nil
+}
+
+func (s *stream) copyData(data []byte, now time.Time) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return fmt.Errorf("parsing a keepalive: %w", err)
+		}
+		// Nothing decoded is waiting: everything up to where the server has sent was handled.
+		if len(s.pending) == 0 && !s.asm.inTransaction() && k.ServerWALEnd > s.confirmed {
+			s.confirmed = k.ServerWALEnd
+		}
+		if k.ReplyRequested {
+			return s.status(false)
+		}
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return fmt.Errorf("parsing XLogData: %w", err)
+		}
+		s.lastMessage = now
+		t, err := s.asm.feed(x.WALData)
+		if err != nil {
+			return err
+		}
+		if t != nil {
+			s.add(t, now)
+		}
+	}
+	return nil
+}
+
+// add queues a committed transaction; one without events moves the confirmed position at
+// once when nothing is queued before it.
+func (s *stream) add(t *txn, now time.Time) {
+	if len(t.events) == 0 && len(s.pending) == 0 {
+		s.confirmed = max(s.confirmed, t.endLSN)
+		return
+	}
+	if len(s.pending) == 0 {
+		s.pendingSince = now
+	}
+	s.pending = append(s.pending, t)
+	s.pendingEvents += len(t.events)
+}
+
+// flush appends the pending transactions, then confirms the slot up to their end.
+func (s *stream) flush(ctx context.Context) error {
+	res, err := appendBatch(ctx, s.conn, s.pending)
+	if err != nil {
+		return err
+	}
+	s.pending, s.pendingEvents = s.pending[:0], 0
+	s.confirmed = max(s.confirmed, res.endLSN)
+	if res.events > 0 {
+		s.r.appended.Add(uint64(res.events))
+		s.r.batches.Add(1)
+		s.r.decodeLag.Store(int64(time.Since(res.lastTime)))
+		s.r.log.WithFields(logrus.Fields{"events": res.events, "through": res.through}).Debug("walsource: appended a batch")
+	}
+	return s.status(false)
+}
+
+// status reports the confirmed position to the server; with reply, it asks for a keepalive
+// (whose position moves the confirmed one on when nothing is pending).
+func (s *stream) status(reply bool) error {
+	s.nextStatus = time.Now().Add(s.r.cfg.StatusInterval)
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), s.rc, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: s.confirmed, ReplyRequested: reply,
+	})
+	if err != nil {
+		return fmt.Errorf("confirming position %s: %w", s.confirmed, err)
+	}
+	return nil
+}
