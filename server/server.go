@@ -49,7 +49,7 @@ type Server struct {
 	certs    *certFiles      // nil without TLS
 	recovery *recovery.Store // nil when connection-state recovery is off
 	pruner   *retention.Pruner
-	wal      *walParts // nil unless the wal source is configured or its slot is being retired
+	wal      *walParts        // nil unless the wal source is configured or its slot is being retired
 	adminUI  *adminui.UI      // nil unless REALTIME_ADMIN_UI
 	adminIO  *socketio.Server // the Admin UI's own Socket.IO server on the internal address, or nil
 	mux      *http.ServeMux

@@ -42,7 +42,7 @@ type Slot struct {
 	Exists    bool
 	Plugin    string
 	Database  string
-	Here      bool // the slot belongs to the connection's database
+	Here      bool   // the slot belongs to the connection's database
 	WALStatus string // reserved, extended, unreserved or lost
 	ActivePID int32  // the walsender streaming it, 0 when none
 	Confirmed pglogrepl.LSN
