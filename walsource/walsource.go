@@ -87,6 +87,7 @@ type Stats struct {
 	DecodeLag   time.Duration // append time - commit time of the last transaction appended
 	Invalidated bool          // the slot was invalidated (wal_status lost)
 	Retired     bool          // Retire: the slot was drained and dropped
+	Terminated  uint64        // stale walsenders of realtimed terminated to take the slot over
 }
 
 // Reader reads the slot while this node is elected. Create it with New and run it with Run.
@@ -99,6 +100,7 @@ type Reader struct {
 	decodeLag         atomic.Int64
 	invalidated       atomic.Bool
 	retired           atomic.Bool
+	terminated        atomic.Uint64
 	stopRun           context.CancelFunc
 }
 
@@ -129,7 +131,7 @@ func (r *Reader) Stats() Stats {
 	return Stats{
 		Appended: r.appended.Load(), Batches: r.batches.Load(),
 		DecodeLag: time.Duration(r.decodeLag.Load()), Invalidated: r.invalidated.Load(),
-		Retired: r.retired.Load(),
+		Retired: r.retired.Load(), Terminated: r.terminated.Load(),
 	}
 }
 
@@ -266,6 +268,7 @@ func (r *Reader) terminateStale(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		return fmt.Errorf("terminating the stale walsender %d: %w", pid, err)
 	}
+	r.terminated.Add(1)
 	return nil
 }
 
