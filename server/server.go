@@ -31,6 +31,7 @@ import (
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
+	"github.com/realtimed/realtimed/walsource"
 )
 
 // Server is one realtimed node.
@@ -207,6 +208,12 @@ func (s *Server) Recovery() *recovery.Store { return s.recovery }
 // Prepare applies pending migrations and the rule files, as configured, and writes the
 // settings realtime.publish reads (the maximum event size, the source: REALTIME_SOURCE).
 func (s *Server) Prepare(ctx context.Context) error {
+	if s.cfg.Source == walsource.SourceWAL {
+		// Before anything else: one line naming what the wal source lacks, exit status 2.
+		if err := walsource.Preflight(ctx, s.pool); err != nil {
+			return &config.InvalidError{Err: err}
+		}
+	}
 	if s.cfg.AutoMigrate {
 		if err := migrations.UpReporting(s.cfg.DatabaseURL, s.logMigration, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
 			return err

@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sirupsen/logrus"
 
-	"github.com/realtimed/realtimed/config"
 	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/walsource"
 )
@@ -21,16 +20,11 @@ type walParts struct {
 	monitor *walsource.Monitor // nil when retiring
 }
 
-// prepareSource writes the configured source into realtime.settings. For wal, it first checks
-// wal_level and the role (one line naming what is missing, exit status 2) and creates the
-// slot, so that no message is written before the slot can see it.
+// prepareSource writes the configured source into realtime.settings. For wal (whose
+// preflight Prepare ran first), it creates the slot before, so that no message is written
+// before the slot can see it.
 func (s *Server) prepareSource(ctx context.Context) error {
 	slot := s.cfg.WALSlot
-	if s.cfg.Source == walsource.SourceWAL {
-		if err := walsource.Preflight(ctx, s.pool); err != nil {
-			return &config.InvalidError{Err: err}
-		}
-	}
 	previous, err := walsource.SetSource(ctx, s.pool, s.cfg.Source, slot)
 	if err != nil {
 		return err
