@@ -89,6 +89,11 @@ type Config struct {
 	MaxEventBytes   int
 	RecoveryWindow  time.Duration // 0: connection-state recovery off
 	Retention       time.Duration
+	// Source is where the event stream comes from: "notify" (outbox rows and NOTIFY) or "wal"
+	// (logical messages read from the replication slot WALSlot).
+	Source   string
+	WALSlot  string
+	WALStall time.Duration
 
 	// DBWait is how long commands wait for the database to accept connections (0: one attempt).
 	DBWait time.Duration
@@ -233,6 +238,31 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setDurationOrZero(&c.RecoveryWindow, v) }},
 	{"REALTIME_RETENTION", "retention", "1h", "How long events stay in the outbox before they are pruned (by one node at a time). At least the recovery window.",
 		func(c *Config, v string) error { return setDuration(&c.Retention, v) }},
+	{"REALTIME_SOURCE", "source", "notify", "Where the event stream comes from: notify (realtime.publish writes an outbox row and notifies at commit) or wal (one logical message per event, read by one node from the replication slot; needs wal_level=logical and the REPLICATION attribute). Set at start; see docs/delivery.md for switching a running system.",
+		func(c *Config, v string) error { return setSource(&c.Source, v) }},
+	{"REALTIME_WAL_SLOT", "wal-slot", "realtimed", "The logical replication slot of the wal source (created if missing). An abandoned slot retains WAL: drop it when you stop using the wal source.",
+		func(c *Config, v string) error { return setSlotName(&c.WALSlot, v) }},
+	{"REALTIME_WAL_STALL", "wal-stall", "30s", "In wal mode, /readyz turns false when WAL waits in the slot and its position has not moved for this long.",
+		func(c *Config, v string) error { return setDuration(&c.WALStall, v) }},
+}
+
+func setSource(dst *string, v string) error {
+	switch v {
+	case "notify", "wal":
+		*dst = v
+		return nil
+	}
+	return errors.New("must be notify or wal")
+}
+
+var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+func setSlotName(dst *string, v string) error {
+	if !slotName.MatchString(v) {
+		return errors.New("a replication slot's name is 1-63 lower-case letters, digits and underscores")
+	}
+	*dst = v
+	return nil
 }
 
 // Load reads the configuration: defaults, then the environment (getenv), then flags in args.

@@ -31,6 +31,13 @@ func TestDeliverySettings(t *testing.T) {
 		{map[string]string{"REALTIME_RETENTION": "1m", "REALTIME_RECOVERY_WINDOW": "5m"}, "REALTIME_RETENTION must be at least REALTIME_RECOVERY_WINDOW"},
 		{map[string]string{"REALTIME_MAX_EVENT_BYTES": "0"}, "REALTIME_MAX_EVENT_BYTES"},
 		{map[string]string{"REALTIME_MAX_EVENT_BYTES": "3000000", "REALTIME_SEND_QUEUE_BYTES": "8000000"}, ""},
+		{map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "realtimed_eu"}, ""},
+		{map[string]string{"REALTIME_SOURCE": "notify"}, ""},
+		{map[string]string{"REALTIME_SOURCE": "logical"}, "REALTIME_SOURCE"},
+		{map[string]string{"REALTIME_SOURCE": "WAL"}, "REALTIME_SOURCE"},
+		{map[string]string{"REALTIME_WAL_SLOT": "Realtimed"}, "REALTIME_WAL_SLOT"},
+		{map[string]string{"REALTIME_WAL_SLOT": "a-b"}, "REALTIME_WAL_SLOT"},
+		{map[string]string{"REALTIME_WAL_STALL": "0"}, "REALTIME_WAL_STALL"},
 	}
 	for _, tc := range cases {
 		_, err := config.Load(env(tc.env), nil)

@@ -68,7 +68,10 @@ var (
 )
 
 // stateCollector reads the node's state when Prometheus scrapes.
-type stateCollector struct{ src Sources }
+type stateCollector struct {
+	src Sources
+	wal func() WALStats // nil unless REALTIME_SOURCE=wal
+}
 
 func newStateCollector(src Sources) *stateCollector { return &stateCollector{src: src} }
 
@@ -78,6 +81,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		descConnections, descPending, descRooms, descMemberships, descLConnected, descLPosition, descLReconnects,
 		descLSkipped, descLDuplicates, descLCaughtUp, descDBUp, descHead, descLagEvents, descLagSeconds, descQueueUsage,
 		descPoolConns, descPoolWaits, descPoolWaited, descRecoveries, descRecWaiting,
+		descWALLag, descWALDecode, descWALAppended, descWALElected, descWALReady,
 	} {
 		ch <- d
 	}
@@ -110,6 +114,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Pools != nil {
 		c.collectPools(ch)
+	}
+	if c.wal != nil {
+		c.collectWAL(ch)
 	}
 	if c.src.Recovery != nil {
 		r := c.src.Recovery()

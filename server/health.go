@@ -13,7 +13,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 200 when the node can deliver events: not shutting down, the database
-// reachable, the listener connected and caught up with the outbox.
+// reachable, the listener connected and caught up with the outbox, and with the wal source,
+// the stream advancing (walsource.Monitor).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -21,6 +22,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		"serving":  !s.stopping.Load(),
 		"database": s.pools.health.Ping(ctx) == nil,
 		"listener": s.listener.Ready(),
+	}
+	if s.wal != nil {
+		// wal source: the slot exists, is valid and advances when WAL waits in it.
+		checks["stream"] = s.wal.ready()
 	}
 	status := http.StatusOK
 	for _, ok := range checks {

@@ -31,6 +31,7 @@ import (
 	"github.com/realtimed/realtimed/router"
 	"github.com/realtimed/realtimed/socketio"
 	"github.com/realtimed/realtimed/socketio/engineio"
+	"github.com/realtimed/realtimed/walsource"
 )
 
 // Server is one realtimed node.
@@ -49,6 +50,7 @@ type Server struct {
 	certs    *certFiles      // nil without TLS
 	recovery *recovery.Store // nil when connection-state recovery is off
 	pruner   *retention.Pruner
+	wal      *walParts        // nil unless the wal source is configured or its slot is being retired
 	adminUI  *adminui.UI      // nil unless REALTIME_ADMIN_UI
 	adminIO  *socketio.Server // the Admin UI's own Socket.IO server on the internal address, or nil
 	mux      *http.ServeMux
@@ -204,8 +206,14 @@ func (s *Server) Pruner() *retention.Pruner { return s.pruner }
 func (s *Server) Recovery() *recovery.Store { return s.recovery }
 
 // Prepare applies pending migrations and the rule files, as configured, and writes the
-// settings realtime.publish reads (the maximum event size).
+// settings realtime.publish reads (the maximum event size, the source: REALTIME_SOURCE).
 func (s *Server) Prepare(ctx context.Context) error {
+	if s.cfg.Source == walsource.SourceWAL {
+		// Before anything else: one line naming what the wal source lacks, exit status 2.
+		if err := walsource.Preflight(ctx, s.pool); err != nil {
+			return &config.InvalidError{Err: err}
+		}
+	}
 	if s.cfg.AutoMigrate {
 		if err := migrations.UpReporting(s.cfg.DatabaseURL, s.logMigration, migrations.Sets(s.cfg.ReferenceSchema)...); err != nil {
 			return err
@@ -224,6 +232,9 @@ func (s *Server) Prepare(ctx context.Context) error {
 	if s.cfg.MaxEventBytes > s.cfg.SendQueueBytes/2 {
 		s.log.WithFields(logrus.Fields{"max_event_bytes": s.cfg.MaxEventBytes, "send_queue_bytes": s.cfg.SendQueueBytes}).
 			Warn("REALTIME_MAX_EVENT_BYTES is over half of REALTIME_SEND_QUEUE_BYTES: an event that large disconnects its receivers as slow consumers and cannot be replayed by a recovery")
+	}
+	if err := s.prepareSource(ctx); err != nil {
+		return err
 	}
 	if !s.cfg.ApplyTriggers {
 		return nil
@@ -299,6 +310,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(prunerDone)
 		s.pruner.Run(lctx)
 	}()
+	walDone := make(chan struct{})
+	go func() {
+		defer close(walDone)
+		if s.wal != nil {
+			s.wal.run(lctx)
+		}
+	}()
 	if s.auth.jwks != nil {
 		go s.fetchJWKS(lctx)
 	}
@@ -350,6 +368,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-listenerDone
 	<-clusterDone
 	<-prunerDone
+	<-walDone
 	<-uiDone
 	return err
 }

@@ -111,7 +111,7 @@ func TestCommitOrderManyWriters(t *testing.T) {
 	checkOrder(t, e.rows(t))
 }
 
-// checkOrder checks positions are consecutive, commit LSNs never decrease along them, and each
+// checkOrder checks positions increase, commit LSNs never decrease along them, and each
 // transaction's indexes run 0, 1, ….
 func checkOrder(t *testing.T, rows []row) {
 	t.Helper()
@@ -125,8 +125,9 @@ func checkOrder(t *testing.T, rows []row) {
 			continue
 		}
 		p := rows[i-1]
-		if r.pos != p.pos+1 {
-			t.Fatalf("positions %d then %d: a gap", p.pos, r.pos)
+		// Gaps are allowed (an append that failed drew positions it did not use), not repeats.
+		if r.pos <= p.pos {
+			t.Fatalf("positions %d then %d", p.pos, r.pos)
 		}
 		if r.lsn == nil || p.lsn == nil {
 			continue

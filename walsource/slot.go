@@ -42,6 +42,7 @@ type Slot struct {
 	Exists    bool
 	Plugin    string
 	Database  string
+	Here      bool   // the slot belongs to the connection's database
 	WALStatus string // reserved, extended, unreserved or lost
 	ActivePID int32  // the walsender streaming it, 0 when none
 	Confirmed pglogrepl.LSN
@@ -57,9 +58,9 @@ func ReadSlot(ctx context.Context, q Querier, name string) (Slot, error) {
 	var behind *bool
 	err := q.QueryRow(ctx, `SELECT plugin, coalesce(database::text, ''), coalesce(wal_status, ''), coalesce(active_pid, 0),
 			confirmed_flush_lsn::text, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint,
-			pg_current_wal_flush_lsn() > confirmed_flush_lsn
+			pg_current_wal_flush_lsn() > confirmed_flush_lsn, database = current_database()
 		FROM pg_replication_slots WHERE slot_name = $1`, name).
-		Scan(&s.Plugin, &s.Database, &s.WALStatus, &s.ActivePID, &confirmed, &lag, &behind)
+		Scan(&s.Plugin, &s.Database, &s.WALStatus, &s.ActivePID, &confirmed, &lag, &behind, &s.Here)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Slot{}, nil
 	}

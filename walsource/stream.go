@@ -42,6 +42,7 @@ type stream struct {
 
 	confirmed  pglogrepl.LSN // durable in the stream: the slot may be confirmed up to here
 	nextStatus time.Time
+	retire     *retirement // non-nil when draining the slot to drop it
 }
 
 // run receives until ctx ends or the stream fails.
@@ -71,8 +72,31 @@ func (s *stream) run(ctx context.Context) error {
 			if err := s.status(true); err != nil {
 				return err
 			}
+			if err := s.checkDrained(ctx); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// checkDrained returns errRetired when a retiring stream has drained the slot.
+func (s *stream) checkDrained(ctx context.Context) error {
+	if s.retire == nil || len(s.pending) > 0 || s.asm.inTransaction() {
+		return nil
+	}
+	done, err := s.retire.drained(ctx, s.conn, s.confirmed)
+	if err != nil {
+		return err
+	}
+	if done {
+		// The server must have the final position before the slot goes (nothing is lost
+		// either way: the slot is dropped).
+		if err := s.status(false); err != nil {
+			return err
+		}
+		return errRetired
+	}
+	return nil
 }
 
 // deadline is when to stop waiting for the next message: soon when events are pending (to

@@ -47,6 +47,10 @@ type Config struct {
 	// Retry is how often a node that is not elected campaigns, and how long an elected node
 	// whose work failed waits before it tries again. Zero means 1s.
 	Retry time.Duration
+	// Retire makes the reader drain a slot the wal source left after a switch back to notify:
+	// it appends the slot's remaining messages, then drops the slot and stops (docs/delivery.md,
+	// "Switching sources"). Without a slot it does nothing.
+	Retire bool
 	// Logger receives elections, failures and the slot's state. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
 }
@@ -82,6 +86,8 @@ type Stats struct {
 	Batches     uint64        // batches appended
 	DecodeLag   time.Duration // append time - commit time of the last transaction appended
 	Invalidated bool          // the slot was invalidated (wal_status lost)
+	Retired     bool          // Retire: the slot was drained and dropped
+	Terminated  uint64        // stale walsenders of realtimed terminated to take the slot over
 }
 
 // Reader reads the slot while this node is elected. Create it with New and run it with Run.
@@ -93,6 +99,9 @@ type Reader struct {
 	appended, batches atomic.Uint64
 	decodeLag         atomic.Int64
 	invalidated       atomic.Bool
+	retired           atomic.Bool
+	terminated        atomic.Uint64
+	stopRun           context.CancelFunc
 }
 
 // New returns a reader.
@@ -122,12 +131,17 @@ func (r *Reader) Stats() Stats {
 	return Stats{
 		Appended: r.appended.Load(), Batches: r.batches.Load(),
 		DecodeLag: time.Duration(r.decodeLag.Load()), Invalidated: r.invalidated.Load(),
+		Retired: r.retired.Load(), Terminated: r.terminated.Load(),
 	}
 }
 
 // Run campaigns and, whenever this node is elected, streams the slot, until ctx is done. It
 // returns once the streaming has stopped and the election's lock is released.
+// A retiring reader also returns once the slot is dropped.
 func (r *Reader) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.stopRun = cancel
 	r.leader.Run(ctx, r.term)
 }
 
@@ -139,6 +153,9 @@ func (r *Reader) term(ctx context.Context) error {
 	}
 	defer closeConn(conn)
 	registerLSN(conn)
+	if r.cfg.Retire {
+		return r.retireTerm(ctx, conn)
+	}
 	if err := EnsureSlot(ctx, conn, r.cfg.Slot); err != nil {
 		if errors.Is(err, ErrSlotInvalidated) {
 			if !r.invalidated.Swap(true) {
@@ -161,6 +178,45 @@ func (r *Reader) term(ctx context.Context) error {
 	// The server must never be told a position below the slot's (it could move it back).
 	s := &stream{r: r, conn: conn, rc: rc, confirmed: slot.Confirmed}
 	return s.run(ctx)
+}
+
+// retireTerm drains the slot (Retire), drops it and stops the reader.
+func (r *Reader) retireTerm(ctx context.Context, conn *pgx.Conn) error {
+	slot, err := ReadSlot(ctx, conn, r.cfg.Slot)
+	if err != nil {
+		return err
+	}
+	if slot.Exists {
+		if slot.WALStatus == "lost" {
+			return fmt.Errorf("%w: slot %q cannot be drained; drop it: SELECT pg_drop_replication_slot('%s')", ErrSlotInvalidated, r.cfg.Slot, r.cfg.Slot)
+		}
+		rc, err := r.start(ctx, conn)
+		if err != nil {
+			return err
+		}
+		ret, err := newRetirement(ctx, conn, rc.PID())
+		if err != nil {
+			rc.Close(context.Background())
+			return err
+		}
+		s := &stream{r: r, conn: conn, rc: rc, confirmed: slot.Confirmed, retire: ret}
+		err = s.run(ctx)
+		rc.Close(context.Background())
+		if !errors.Is(err, errRetired) {
+			return err
+		}
+		dropped, err := dropSlot(ctx, conn, r.cfg.Slot)
+		if err != nil {
+			return err
+		}
+		if !dropped {
+			return errors.New("walsource: the source was switched back to wal; the slot stays")
+		}
+		r.log.Info("walsource: the wal source's slot is drained and dropped")
+	}
+	r.retired.Store(true)
+	r.stopRun()
+	return nil
 }
 
 // start opens the replication connection and starts streaming the slot. A walsender still
@@ -212,6 +268,7 @@ func (r *Reader) terminateStale(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		return fmt.Errorf("terminating the stale walsender %d: %w", pid, err)
 	}
+	r.terminated.Add(1)
 	return nil
 }
 

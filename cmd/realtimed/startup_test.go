@@ -28,6 +28,7 @@ func TestBadConfigurationStopsBeforeTheDatabase(t *testing.T) {
 		{"REALTIME_DB_WAIT=soon", "REALTIME_DB_WAIT"},
 		{"REALTIME_JWKS_URL=auth.example.com/jwks.json", "REALTIME_JWKS_URL"},
 		{"REALTIME_LOG_LEVEL=chatty", "REALTIME_LOG_LEVEL"},
+		{"REALTIME_SOURCE=logical", "REALTIME_SOURCE"},
 	} {
 		for _, cmd := range [][]string{{"serve"}, {"migrate", "up"}, {"triggers", "apply"}, {"triggers", "diff"}} {
 			t.Run(tc.setting+" "+strings.Join(cmd, " "), func(t *testing.T) {

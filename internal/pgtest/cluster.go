@@ -20,10 +20,18 @@ import (
 type Cluster struct {
 	dir   string
 	admin string
+	opts  string // extra server options (NewClusterWith)
 }
 
 // NewCluster starts a cluster; it is stopped and deleted when the test ends.
 func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	return NewClusterWith(t, "")
+}
+
+// NewClusterWith starts a cluster with extra server options (after scripts/pg.sh's defaults,
+// so they override them: "-c wal_level=replica").
+func NewClusterWith(t testing.TB, opts string) *Cluster {
 	t.Helper()
 	// Under /tmp rather than t.TempDir(): as root, the script runs PostgreSQL as the postgres
 	// user, who must reach the folder.
@@ -34,7 +42,7 @@ func NewCluster(t testing.TB) *Cluster {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, opts: opts}
 	t.Cleanup(func() {
 		if _, err := c.script("stop", "immediate"); err != nil {
 			t.Errorf("pgtest: stopping the cluster: %v", err)
@@ -102,7 +110,7 @@ func (c *Cluster) script(args ...string) (string, error) {
 		return "", err
 	}
 	cmd := exec.Command(filepath.Join(root, "scripts", "pg.sh"), args...)
-	cmd.Env = append(os.Environ(), "REALTIME_PG_DIR="+c.dir, "REALTIME_PG_OPTS=-c synchronous_commit=on")
+	cmd.Env = append(os.Environ(), "REALTIME_PG_DIR="+c.dir, "REALTIME_PG_OPTS=-c synchronous_commit=on "+c.opts)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
