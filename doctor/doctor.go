@@ -12,7 +12,7 @@
 //
 // Order places the line in the report: 10 database, 20 schema, 30 rules, 40 keys,
 // 45 sessions, 50 notify queue, 60 open files, 90 environment; the event source's checks
-// belong in 31–39, the bus's in 70–79.
+// belong in 31–39 (the wal source's: 31 wal level, 32 replication, 33 slot), the bus's in 70–79.
 package doctor
 
 import (

@@ -54,7 +54,7 @@ func TestRegisteredChecks(t *testing.T) {
 	for _, c := range Checks() {
 		names = append(names, c.Name)
 	}
-	if got := strings.Join(names, ","); !strings.HasPrefix(got, "database,schema,rules,keys,sessions,notify queue") || !strings.HasSuffix(got, "environment") {
+	if got := strings.Join(names, ","); !strings.HasPrefix(got, "database,schema,rules,wal level,replication,slot,keys,sessions,notify queue") || !strings.HasSuffix(got, "environment") {
 		t.Fatalf("checks in order: %s", got)
 	}
 }
