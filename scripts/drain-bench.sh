@@ -49,7 +49,7 @@ scripts/build.sh
 port=""
 start_node() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  DATABASE_URL=$db REALTIME_SOURCE=wal REALTIME_ADDR=127.0.0.1:$port REALTIME_JWT_SECRET=drain-bench-secret-drain-bench-secret \
+  DATABASE_URL=$db REALTIME_SOURCE=wal REALTIME_WAL_SLOT=bench_drain REALTIME_ADDR=127.0.0.1:$port REALTIME_JWT_SECRET=drain-bench-secret-drain-bench-secret \
     REALTIME_APPLY_TRIGGERS=false REALTIME_LOG_LEVEL=info bin/realtimed serve >>"$logdir/node.log" 2>&1 &
   node_pid=$!
 }

@@ -162,7 +162,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_node() { # variant source
   local port; port=$(free_port)
-  DATABASE_URL=$(dburl "bench_$1") REALTIME_SOURCE=$2 REALTIME_ADDR=127.0.0.1:$port REALTIME_JWT_SECRET=offsets-bench-secret-offsets-bench-secret REALTIME_APPLY_TRIGGERS=false \
+  DATABASE_URL=$(dburl "bench_$1") REALTIME_SOURCE=$2 REALTIME_WAL_SLOT=bench_$1 REALTIME_ADDR=127.0.0.1:$port REALTIME_JWT_SECRET=offsets-bench-secret-offsets-bench-secret REALTIME_APPLY_TRIGGERS=false \
     REALTIME_LOG_LEVEL=info bin/realtimed serve >>"$logdir/node-$1.log" 2>&1 &
   node_pid=$!
   local i
