@@ -9,7 +9,10 @@
 #   wal       realtime.publish with the wal source (one transactional logical message per event),
 #             a `realtimed serve` node (REALTIME_SOURCE=wal) reading the slot and appending the
 #             events to the stream, as in production
-# Experiments of the offsets work (docs/delivery.md) stay selectable through VARIANTS:
+# Also selectable through VARIANTS:
+#   walraw    realtime.publish with the wal source, the slot consumed by PostgreSQL's pg_recvlogical
+#             instead of a node (what the writers pay without the node's appending on the same machine)
+# and the experiments of the offsets work (docs/delivery.md):
 #   naive     a per-row trigger that calls pg_notify with the whole event (no outbox)
 #   outbox    realtime.publish with the deferred position trigger disabled (outbox row only)
 #   nolock    realtime.publish (notify), positions assigned at commit WITHOUT the commit-order lock
@@ -111,7 +114,7 @@ SQL
 source_of() {
   case $1 in
     none | json | naive) echo "" ;;
-    wal) echo wal ;;
+    wal | walraw) echo wal ;;
     *) echo notify ;;
   esac
 }
@@ -128,7 +131,7 @@ setup() { # variant
     none) ;;
     json) rule "$db" items_json ;;
     naive) rule "$db" items_naive ;;
-    notify | publish | wal) rule "$db" items_publish ;;
+    notify | publish | wal | walraw) rule "$db" items_publish ;;
     outbox) rule "$db" items_publish
       psql -q "$(dburl "$db")" -c "ALTER TABLE realtime.events DISABLE TRIGGER events_on_commit" ;;
     nolock)
@@ -174,6 +177,13 @@ start_node() { # variant source
   log "$1: realtimed not ready in 30s (see $logdir/node-$1.log)"; exit 1
 }
 
+# start_recvlogical consumes the variant's slot with pg_recvlogical (pgoutput, messages on).
+start_recvlogical() { # variant
+  "$bindir/pg_recvlogical" -d "$(dburl "bench_$1")" --slot "bench_$1" --start -f /dev/null \
+    -o proto_version=1 -o publication_names=realtime_messages -o messages=true 2>>"$logdir/recvlogical.log" &
+  node_pid=$!
+}
+
 stop_node() {
   [ -n "$node_pid" ] || return 0
   kill -TERM "$node_pid" 2>/dev/null || true
@@ -212,7 +222,7 @@ for round in $(seq 1 "$ROUNDS"); do
     db="bench_$v"
     psql -q "$(dburl "$db")" -c "TRUNCATE items" -c "TRUNCATE realtime.events" -c "CHECKPOINT" >/dev/null
     src=$(source_of "$v")
-    [ -z "$src" ] || start_node "$v" "$src"
+    if [ "$v" = walraw ]; then start_recvlogical "$v"; src=""; elif [ -n "$src" ]; then start_node "$v" "$src"; fi
     tps=$("$pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -f "$script" "$(dburl "$db")" 2>>"$logdir/pgbench.log" |
       awk '/^tps = / { printf "%.0f", $3 }')
     [ -n "$tps" ] || { log "round $round $v: pgbench failed (see $logdir/pgbench.log)"; exit 1; }
@@ -222,6 +232,7 @@ for round in $(seq 1 "$ROUNDS"); do
       stop_node
       drains[$v]="${drains[$v]:-} $drain"
     fi
+    [ "$v" != walraw ] || stop_node
     results[$v]="${results[$v]:-} $tps"
     log "round $round $v: $tps tps${drain:+, stream complete ${drain}s after the writers stopped}"
   done
