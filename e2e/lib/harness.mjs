@@ -115,6 +115,8 @@ export async function startServer({ env = {}, databaseURL, port } = {}) {
       REALTIME_REFERENCE_SCHEMA: "true",
       REALTIME_LOG_LEVEL: "debug",
       REALTIME_SOURCE: eventSource(),
+      // Slot names are the server's, not the database's: one per database.
+      REALTIME_WAL_SLOT: "rt_" + new URL(databaseURL).pathname.slice(1),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
