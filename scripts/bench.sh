@@ -8,6 +8,11 @@
 #                                     quick: small sizes, a minute or two
 #   PEER_DIR   the Node peer (default: ../shared/peer/node-socketio next to the repository);
 #              without it, realtimed alone is measured
+#   SERVERS    which servers, in the order of odd rounds (even rounds reverse it): among realtimed
+#              (the notify event source), realtimed-wal (REALTIME_SOURCE=wal) and node (the peer);
+#              default "realtimed node", or realtimed alone without the peer. With both realtimed
+#              and realtimed-wal the end prints the wal source against the notify one, e.g.
+#              SERVERS="realtimed realtimed-wal" WORKLOADS=personal ROUNDS=3 scripts/bench.sh
 #   ROUNDS     how many times each run is repeated, alternating which server goes first (1)
 #   WORKLOADS  which runs, among idle burst paced personal (all of them)
 #   IDLE_ARGS, BURST_ARGS, PACED_ARGS, PERSONAL_ARGS   replace a run's realtime-bench flags,
@@ -70,6 +75,7 @@ fi
 
 admin=$(scripts/pg.sh start)
 psql_bin="$(scripts/pg.sh bindir)/psql"
+"$psql_bin" "$admin" -qc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'realtimed_bench'"
 "$psql_bin" "$admin" -qc "DROP DATABASE IF EXISTS realtimed_bench WITH (FORCE)"
 "$psql_bin" "$admin" -qc "CREATE DATABASE realtimed_bench"
 db="${admin%/postgres*}/realtimed_bench?sslmode=disable"
@@ -91,11 +97,14 @@ wait_http() { # url: wait until it answers 200
 
 start() { # server
   case "$1" in
-    realtimed)
+    realtimed | realtimed-wal)
+      local source=notify
+      [ "$1" = realtimed-wal ] && source=wal
       # One machine opens thousands of connections, the fanout user room has them all: no
       # handshake rate limit and no per-user cap, which would (rightly) refuse them.
       DATABASE_URL=$db REALTIME_ADDR=127.0.0.1:$rt_port REALTIME_JWT_SECRET=$secret REALTIME_REFERENCE_SCHEMA=true \
         REALTIME_HANDSHAKE_RATE=0 REALTIME_MAX_CONNECTIONS_PER_USER=0 REALTIME_LOG_LEVEL=warn \
+        REALTIME_SOURCE=$source REALTIME_WAL_SLOT=realtimed_bench \
         bin/realtimed serve >>"$logs" 2>&1 &
       server_pid=$!
       wait_http "http://127.0.0.1:$rt_port/readyz"
@@ -131,9 +140,20 @@ wanted() { [[ $workloads == *" $1 "* ]]; }
 
 servers=(realtimed)
 [ -n "$peer" ] && servers=(realtimed node)
+[ -n "${SERVERS:-}" ] && read -ra servers <<<"$SERVERS"
+for s in "${servers[@]}"; do
+  case $s in
+    realtimed | realtimed-wal) ;;
+    node) [ -n "$peer" ] || { log "SERVERS names node but there is no Node peer (PEER_DIR)"; exit 1; } ;;
+    *) log "unknown server $s in SERVERS (realtimed, realtimed-wal, node)"; exit 2 ;;
+  esac
+done
 for round in $(seq 1 "$rounds"); do
   order=("${servers[@]}")
-  if [ $((round % 2)) -eq 0 ] && [ ${#servers[@]} -eq 2 ]; then order=(node realtimed); fi
+  if [ $((round % 2)) -eq 0 ]; then
+    order=()
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[i]}"); done
+  fi
   for s in "${order[@]}"; do wanted idle && run "$s" idle "${idle[@]}"; done
   for s in "${order[@]}"; do wanted burst && run "$s" fanout "${burst[@]}"; done
   for s in "${order[@]}"; do wanted paced && run "$s" fanout "${paced[@]}"; done
@@ -141,6 +161,11 @@ for round in $(seq 1 "$rounds"); do
 done
 
 log "results: $out (logs: $logs)"
-if [ -n "$peer" ]; then
+has() { [[ " ${servers[*]} " == *" $1 "* ]]; }
+if has realtimed && has node; then
   bin/realtime-bench report "$out"
+fi
+if has realtimed && has realtimed-wal; then
+  echo
+  bin/realtime-bench report -label realtimed-wal -baseline realtimed "$out"
 fi

@@ -155,7 +155,8 @@ func Personal(ctx context.Context, c Config, o PersonalOptions) (*PersonalResult
 }
 
 // rulesPublishRoleTasks inserts a task for a role in a transaction it rolls back, and reports
-// whether the rules published it.
+// whether the rules published it. The transaction first sets the event source to notify (rolled
+// back with it): with the wal source realtime.publish writes no row to look for.
 func rulesPublishRoleTasks(ctx context.Context, url string, f *fixture.Fixture) (bool, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -167,6 +168,9 @@ func rulesPublishRoleTasks(ctx context.Context, url string, f *fixture.Fixture) 
 		return false, err
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `UPDATE realtime.settings SET value = 'notify' WHERE key = 'source'`); err != nil {
+		return false, fmt.Errorf("personal: probing the task rules: %w", err)
+	}
 	fam := f.Families[0]
 	var id string
 	err = tx.QueryRow(ctx, `INSERT INTO tasks (family_id, name, assignment_type, assigned_role)
