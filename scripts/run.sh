@@ -55,5 +55,9 @@ if [ "${REALTIME_ADMIN_UI:-false}" = true ]; then
   ui_addr="${REALTIME_INTERNAL_ADDR:-$addr}"
   echo "Socket.IO Admin UI: http://localhost:${ui_addr##*:}/admin-ui/  (Server URL http://localhost:${ui_addr##*:}, username ${REALTIME_ADMIN_UI_USERNAME:-admin})"
 fi
+# The event stream's source: notify unless REALTIME_SOURCE=wal (the private PostgreSQL runs with
+# wal_level=logical for it; docs/delivery.md, "The wal source").
+export REALTIME_SOURCE="${REALTIME_SOURCE:-notify}"
+echo "Event source: $REALTIME_SOURCE (REALTIME_SOURCE=wal for the logical-decoding source)"
 echo
 exec bin/realtimed serve

@@ -62,9 +62,8 @@ BEGIN
         RAISE EXCEPTION 'realtime.publish: the event name is empty'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT max(value) FILTER (WHERE key = 'max_event_bytes'), max(value) FILTER (WHERE key = 'source')
-        INTO max_bytes, mode
-        FROM realtime.settings WHERE key IN ('max_event_bytes', 'source');
+    SELECT value::bigint INTO max_bytes FROM realtime.settings WHERE key = 'max_event_bytes';
+    SELECT value INTO mode FROM realtime.settings WHERE key = 'source';
     size := octet_length(body::text);
     IF max_bytes IS NOT NULL AND size > max_bytes THEN
         RAISE EXCEPTION 'realtime.publish: payload of event "%" is % bytes, over the limit of % bytes',
