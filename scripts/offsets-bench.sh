@@ -247,8 +247,13 @@ printf '\n%-8s %8s %8s  %-40s %s\n' variant "tps" "vs none" "rounds (tps)" "drai
 for v in "${VARIANTS[@]}"; do
   printf '%-8s %8s %8s  %-40s %s\n' "$v" "${med[$v]}" "${base:+$(ratio "${med[$v]}" "$base")}" "$(echo ${results[$v]})" "$(echo ${drains[$v]:-})"
 done
+# per_round prints the ratio a/b of each round (the variants of a round ran minutes apart at most).
+per_round() { paste -d' ' <(echo ${results[$1]} | tr ' ' '\n') <(echo ${results[$2]} | tr ' ' '\n') | awk '{ printf "%.2f ", $1 / $2 }'; }
+target() { # a b target
+  echo "$1/$2 $(ratio "${med[$1]}" "${med[$2]}") (ratio of the medians; target >= $3); per round: $(per_round "$1" "$2")(median $(per_round "$1" "$2" | median))"
+}
 if [ -n "${med[wal]:-}" ]; then
   echo
-  [ -n "${med[json]:-}" ] && echo "wal/json   $(ratio "${med[wal]}" "${med[json]}")   (target >= 0.80)"
-  [ -n "${med[notify]:-}" ] && echo "wal/notify $(ratio "${med[wal]}" "${med[notify]}")   (target >= 2.5)"
+  [ -z "${med[json]:-}" ] || target wal json 0.80
+  [ -z "${med[notify]:-}" ] || target wal notify 2.5
 fi
