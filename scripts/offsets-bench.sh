@@ -10,6 +10,8 @@
 #             a `realtimed serve` node (REALTIME_SOURCE=wal) reading the slot and appending the
 #             events to the stream, as in production
 # Also selectable through VARIANTS:
+#   emit      the json rule plus pg_logical_emit_message of its envelope, no slot (the WAL the
+#             message adds, without realtime.publish and without decoding)
 #   walraw    realtime.publish with the wal source, the slot consumed by PostgreSQL's pg_recvlogical
 #             instead of a node (what the writers pay without the node's appending on the same machine)
 # and the experiments of the offsets work (docs/delivery.md):
@@ -102,6 +104,14 @@ BEGIN
     PERFORM octet_length(envelope);
     RETURN NULL;
 END $$;
+CREATE FUNCTION items_emit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    payload jsonb := item_event(NEW);
+BEGIN
+    PERFORM pg_logical_emit_message(true, 'realtime', '{"event":' || to_json('item.created'::text)::text || ',"users":' ||
+        to_json(ARRAY[NEW.user_id::text])::text || ',"rooms":' || to_json('{}'::text[])::text || ',"payload":' || payload::text || '}');
+    RETURN NULL;
+END $$;
 CREATE FUNCTION items_publish() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM realtime.publish('item.created', ARRAY[NEW.user_id::text], '{}', item_event(NEW));
@@ -113,7 +123,7 @@ SQL
 # source_of names the event source a variant's realtime.publish and node use ("" : no node).
 source_of() {
   case $1 in
-    none | json | naive) echo "" ;;
+    none | json | naive | emit) echo "" ;;
     wal | walraw) echo wal ;;
     *) echo notify ;;
   esac
@@ -130,6 +140,7 @@ setup() { # variant
   case $v in
     none) ;;
     json) rule "$db" items_json ;;
+    emit) rule "$db" items_emit ;;
     naive) rule "$db" items_naive ;;
     notify | publish | wal | walraw) rule "$db" items_publish ;;
     outbox) rule "$db" items_publish
