@@ -89,13 +89,15 @@ export function every(lo, hi, action) {
 
 /**
  * Terminates the listener's backend of every realtimed node on the database and, with the wal
- * source, the walsender of the node that reads the replication slot (the decoder's connection).
+ * source, the walsender of the node that reads the replication slot (the decoder's connection)
+ * and the reader's other connections (the election's lock and the appends: realtimed-wal-reader).
  * Resolves with the number of backends terminated.
  */
 export async function terminateListener(pool) {
   const { rows } = await pool.query(
     `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM (
-       SELECT pid FROM pg_stat_activity WHERE application_name = 'realtimed-listener' AND datname = current_database()
+       SELECT pid FROM pg_stat_activity
+        WHERE application_name IN ('realtimed-listener', 'realtimed-wal-reader') AND datname = current_database()
        UNION SELECT active_pid FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL) b`,
   );
   return rows[0].n;
