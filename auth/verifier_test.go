@@ -18,13 +18,9 @@ const secret = "test-secret"
 // newVerifier returns a JWT+session verifier on a fresh database with one user and sessions.
 func newVerifier(t *testing.T) (*auth.Verifier, *pgxpool.Pool, string) {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	var user string
-	err = pool.QueryRow(context.Background(), `
+	err := pool.QueryRow(context.Background(), `
 		WITH f AS (INSERT INTO families (name) VALUES ('f') RETURNING id)
 		INSERT INTO users (family_id, name, role) SELECT id, 'u', 'parent' FROM f RETURNING id::text`).Scan(&user)
 	if err != nil {

@@ -25,16 +25,6 @@ func quiet() *logrus.Logger {
 	return log
 }
 
-func newPool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 // node is one member of a test cluster: its control messages arrive through a LISTENing
 // connection of its own, as a listener's would.
 type node struct {
@@ -44,7 +34,7 @@ type node struct {
 
 func startNode(t *testing.T, url, id string) *node {
 	t.Helper()
-	pool := newPool(t, url)
+	pool := pgtest.NewPool(t, url)
 	c, err := cluster.New(cluster.Config{Node: id, Pool: pool, Heartbeat: 200 * time.Millisecond, Wait: 2 * time.Second, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +164,7 @@ func TestControlMessagesReachEveryNode(t *testing.T) {
 
 // Exclusive: of many concurrent turns, those that overlap run one at a time.
 func TestExclusiveRunsOneAtATime(t *testing.T) {
-	pool := newPool(t, pgtest.NewDatabase(t))
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	var running, most, ran atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {
@@ -279,7 +269,7 @@ func TestLeaderElection(t *testing.T) {
 	}
 
 	// The elected node's lock connection is terminated (a network cut, a PostgreSQL restart).
-	admin := newPool(t, url)
+	admin := pgtest.NewPool(t, url)
 	if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE application_name = 'leader-' || $1`, map[*leader]string{ls[0]: "1", ls[1]: "2", ls[2]: "3"}[second]); err != nil {
 		t.Fatal(err)

@@ -53,11 +53,7 @@ func BenchmarkNotifyOneByOne(b *testing.B) {
 
 func benchDB(b *testing.B) (*pgxpool.Pool, *pgx.Conn) {
 	url := pgtest.NewDatabase(b)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
+	pool := pgtest.NewPool(b, url)
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		b.Fatal(err)

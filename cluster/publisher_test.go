@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
@@ -60,11 +59,7 @@ func start(t *testing.T, p *cluster.Publisher) {
 // unique, as the router does with a sequence number; here they are unique by index).
 func TestPublisherDeliversInOrder(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.NewPool(t, url)
 	conn := listen(t, url)
 	p := cluster.NewPublisher(pool, cluster.PublisherConfig{MaxBatch: 7})
 	const n = 500
@@ -129,11 +124,7 @@ func TestPublisherDropsWhenTheDatabaseIsUnreachable(t *testing.T) {
 	if e := hook.LastEntry(); e == nil || !strings.Contains(e.Message, "not sent") {
 		t.Fatalf("no log line for the dropped batch: %v", e)
 	}
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.NewPool(t, url)
 	conn := listen(t, url)
 	db.set(pool)
 	p.Publish([]byte("after"))
@@ -160,11 +151,7 @@ func (s *switchable) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 // typing.stopped of sockets closed at shutdown) are still sent.
 func TestPublisherSendsWhatIsQueuedWhenStopped(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.NewPool(t, url)
 	conn := listen(t, url)
 	p := cluster.NewPublisher(pool, cluster.PublisherConfig{})
 	ctx, cancel := context.WithCancel(context.Background())

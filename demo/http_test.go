@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/auth"
@@ -17,11 +16,7 @@ import (
 
 func TestDemoEndpoints(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	secret := []byte("demo-test-secret")
 	h := Handler(pool, secret, logrus.New())
 	do := func(method, path, body string) (int, map[string]any) {

@@ -45,16 +45,6 @@ func runListener(t *testing.T, dbURL string, tune func(*listener.Config), h list
 	return l
 }
 
-func newPool(t *testing.T, dbURL string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 // outboxPositions returns every position of the outbox, in order.
 func outboxPositions(t *testing.T, pool *pgxpool.Pool) []int64 {
 	t.Helper()
@@ -151,7 +141,7 @@ func terminateListener(ctx context.Context, pool *pgxpool.Pool) error {
 // backend is terminated every 100-300ms; every event is delivered once, in commit order.
 func TestLosslessUnderRepeatedTermination(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	pool := newPool(t, dbURL)
+	pool := pgtest.NewPool(t, dbURL)
 	got := &collector{}
 	l := runListener(t, dbURL, nil, got.handle)
 	stop := make(chan struct{})
@@ -178,7 +168,7 @@ func TestLosslessUnderRepeatedTermination(t *testing.T) {
 // order, and Ready is false while the listener is cut off.
 func TestLosslessAcrossNetworkCuts(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	pool := newPool(t, dbURL)
+	pool := pgtest.NewPool(t, dbURL)
 	viaProxy, proxy := tcpproxy.Database(t, dbURL)
 	got := &collector{}
 	l := runListener(t, viaProxy, func(c *listener.Config) {
@@ -225,7 +215,7 @@ func TestLosslessAcrossNetworkCuts(t *testing.T) {
 func TestLosslessAcrossPostgresRestarts(t *testing.T) {
 	cluster := pgtest.NewCluster(t)
 	dbURL := pgtest.NewDatabaseOn(t, cluster.AdminURL())
-	pool := newPool(t, dbURL)
+	pool := pgtest.NewPool(t, dbURL)
 	got := &collector{}
 	l := runListener(t, dbURL, nil, got.handle)
 
@@ -272,7 +262,7 @@ func TestLosslessAcrossPostgresRestarts(t *testing.T) {
 // until it has delivered what it missed.
 func TestNotReadyUntilCaughtUp(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	pool := newPool(t, dbURL)
+	pool := pgtest.NewPool(t, dbURL)
 	viaProxy, proxy := tcpproxy.Database(t, dbURL)
 	var (
 		mu      sync.Mutex
@@ -315,7 +305,7 @@ func TestNotReadyUntilCaughtUp(t *testing.T) {
 // made-up position far ahead must not make it skip the events in between).
 func TestForgedNotifications(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	pool := newPool(t, dbURL)
+	pool := pgtest.NewPool(t, dbURL)
 	log, hook := test.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
 	got := &collector{}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/realtimed/realtimed/database"
@@ -94,11 +93,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 func TestCollectorReadsStateAndDatabase(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(t, url)
 	// Three committed events; a listener that has not delivered any of them.
 	for i := 0; i < 3; i++ {
 		if _, err := pool.Exec(ctx, `SELECT realtime.publish('x.y', ARRAY['u1'], '{}', '{}')`); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/realtimed/realtimed/internal/pgtest"
 )
@@ -121,11 +120,7 @@ func TestMaxEventBytes(t *testing.T) {
 // concurrent writers (retention relies on it).
 func TestCommittedAtFollowsPositions(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(t, url)
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Add(1)
@@ -145,7 +140,7 @@ func TestCommittedAtFollowsPositions(t *testing.T) {
 	}
 	wg.Wait()
 	var inversions int
-	err = pool.QueryRow(context.Background(), `SELECT count(*) FROM (
+	err := pool.QueryRow(context.Background(), `SELECT count(*) FROM (
 		SELECT committed_at < lag(committed_at) OVER (ORDER BY pos) AS inverted FROM realtime.events) x WHERE inverted`).Scan(&inversions)
 	if err != nil || inversions != 0 {
 		t.Fatalf("%d commit times go backwards along positions (%v)", inversions, err)

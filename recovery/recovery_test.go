@@ -47,11 +47,7 @@ func startNode(t *testing.T, env map[string]string, poolParams ...string) *node 
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	srv, url := servertest.Start(t, vars, log)
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.NewPool(t, dbURL)
 	n := &node{url: url, pool: pool, srv: srv}
 	n.waitReady(t)
 	return n

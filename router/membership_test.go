@@ -24,14 +24,10 @@ type chatFixture struct {
 func newChatFixture(t testing.TB) chatFixture {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	var f chatFixture
 	f.pool = pool
-	err = pool.QueryRow(ctx, `
+	err := pool.QueryRow(ctx, `
 		WITH fam AS (INSERT INTO families (name) VALUES ('f') RETURNING id),
 		     u1 AS (INSERT INTO users (family_id, name, role) SELECT id, 'a', 'parent' FROM fam RETURNING id),
 		     u2 AS (INSERT INTO users (family_id, name, role) SELECT id, 'b', 'child' FROM fam RETURNING id),

@@ -16,16 +16,6 @@ import (
 	"github.com/realtimed/realtimed/internal/wait"
 )
 
-func newPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	t.Helper()
 	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
@@ -70,7 +60,7 @@ func runSessionCases(t *testing.T, f *fixture, cases []sessionCase) {
 }
 
 func TestReferenceSessionTokens(t *testing.T) {
-	pool := newPool(t)
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	var user string
 	if err := pool.QueryRow(context.Background(), `WITH f AS (INSERT INTO families (name) VALUES ('f') RETURNING id)
 		INSERT INTO users (family_id, name, role) SELECT id, 'p', 'parent' FROM f RETURNING id::text`).Scan(&user); err != nil {
@@ -98,7 +88,7 @@ func TestReferenceSessionTokens(t *testing.T) {
 func TestBetterAuthSessionTable(t *testing.T) {
 	for _, expiresType := range []string{"timestamptz", "timestamp"} {
 		t.Run(expiresType, func(t *testing.T) {
-			pool := newPool(t)
+			pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 			exec(t, pool, betterAuthSchema(expiresType))
 			exec(t, pool, `INSERT INTO "user" VALUES ('usr_01J9', 'Ada', 'ada@example.com', true, NULL, now(), now())`)
 			// better-auth writes UTC instants; a timestamp column holds them without a zone.
@@ -125,7 +115,7 @@ func TestBetterAuthSessionTable(t *testing.T) {
 }
 
 func TestCustomSessionQueries(t *testing.T) {
-	pool := newPool(t)
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	var user string
 	if err := pool.QueryRow(context.Background(), `WITH f AS (INSERT INTO families (name) VALUES ('f') RETURNING id)
 		INSERT INTO users (family_id, name, role) SELECT id, 'p', 'parent' FROM f RETURNING id::text`).Scan(&user); err != nil {
@@ -153,7 +143,7 @@ func TestCustomSessionQueries(t *testing.T) {
 }
 
 func TestSessionQueryCheckExplainsWhatIsWrong(t *testing.T) {
-	pool := newPool(t)
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	for _, tc := range []struct{ query, want string }{
 		{`SELECT user_id::text, expires_at, token FROM sessions WHERE token = $1`, "returns 3 columns, want two"},
 		{`SELECT user_id::text FROM sessions WHERE token = $1`, "returns 1 columns, want two"},
@@ -195,7 +185,7 @@ func TestSessionStoreDownClosesTheConnectionSoTheClientRetries(t *testing.T) {
 }
 
 func TestSessionErrorsNeverCarryTheToken(t *testing.T) {
-	pool := newPool(t)
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	// A query that fails on the token's value (the driver quotes what it cannot encode).
 	sv := auth.NewSessionVerifier(pool, `SELECT user_id::text, expires_at FROM sessions WHERE user_id = $1::uuid`)
 	const token = "not-a-uuid-SECRET-d41d8cd98f00b204e9800998ecf8427e"

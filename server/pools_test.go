@@ -114,11 +114,7 @@ func deref(m map[string]*int) map[string]int {
 func startAuditNode(t *testing.T) *auditNode {
 	t.Helper()
 	dbURL := pgtest.NewDatabase(t)
-	db, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db := pgtest.NewPool(t, dbURL)
 	n := &auditNode{db: db, admin: "audit-admin-token"}
 	ctx := context.Background()
 	if err := db.QueryRow(ctx, `INSERT INTO families (name) VALUES ('audit') RETURNING id`).Scan(&n.family); err != nil {

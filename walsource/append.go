@@ -69,19 +69,17 @@ func appendBatch(ctx context.Context, conn *pgx.Conn, txns []*txn) (appended, er
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"realtime", "events"},
-			[]string{"id", "pos", "event", "users", "rooms", "payload", "committed_at", "commit_lsn", "commit_index"},
-			pgx.CopyFromRows(rows.copy)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"realtime", "events"}, rows.columns, pgx.CopyFromRows(rows.copy)); err != nil {
 			return fmt.Errorf("appending %d events: %w", n, err)
 		}
 		last := fresh[len(fresh)-1]
 		if _, err := tx.Exec(ctx, `UPDATE realtime.settings SET value = $1 WHERE key = 'wal_appended_lsn'`, last.commitLSN.String()); err != nil {
 			return fmt.Errorf("recording wal_appended_lsn: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, notification(rows.envs)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, notification(rows)); err != nil {
 			return fmt.Errorf("notifying the batch: %w", err)
 		}
-		res.events, res.through = n, rows.envs[len(rows.envs)-1].Pos
+		res.events, res.through = n, rows.through
 		return nil
 	})
 	if err != nil {
@@ -90,38 +88,70 @@ func appendBatch(ctx context.Context, conn *pgx.Conn, txns []*txn) (appended, er
 	return res, nil
 }
 
-// batchRows are a batch's rows for COPY and its envelopes for the notification.
+// batchRows are a batch's rows for COPY and, when they fit in a notification, its envelopes.
 type batchRows struct {
-	copy [][]any
-	envs []*listener.Envelope
+	columns []string
+	copy    [][]any
+	envs    []*listener.Envelope // nil: the notification is a reference
+	through int64
 }
 
 // reserve draws n positions (contiguous: every position is drawn under the order lock this
-// transaction holds) and n ids, and lays out the rows.
+// transaction holds) and lays out the rows. The rows' ids are drawn here only when the
+// envelopes will travel in the notification; otherwise the table's identity draws them.
 func reserve(ctx context.Context, tx pgx.Tx, txns []*txn, n int) (batchRows, error) {
 	var first int64
 	if err := tx.QueryRow(ctx, `SELECT CASE WHEN $1::bigint = 1 THEN s ELSE setval('realtime.events_pos_seq', s + $1::bigint - 1) - $1::bigint + 1 END
 		FROM (SELECT nextval('realtime.events_pos_seq') AS s) x`, n).Scan(&first); err != nil {
 		return batchRows{}, fmt.Errorf("drawing %d positions: %w", n, err)
 	}
+	rows := batchRows{copy: make([][]any, 0, n), through: first + int64(n) - 1,
+		columns: []string{"pos", "event", "users", "rooms", "payload", "committed_at", "commit_lsn", "commit_index"}}
 	var ids []int64
-	if err := tx.QueryRow(ctx, `SELECT array_agg(nextval(pg_get_serial_sequence('realtime.events', 'id')) ORDER BY g)
-		FROM generate_series(1, $1::int) g`, n).Scan(&ids); err != nil {
-		return batchRows{}, fmt.Errorf("drawing %d ids: %w", n, err)
+	if fits(txns) {
+		if err := tx.QueryRow(ctx, `SELECT array_agg(nextval(pg_get_serial_sequence('realtime.events', 'id')) ORDER BY g)
+			FROM generate_series(1, $1::int) g`, n).Scan(&ids); err != nil {
+			return batchRows{}, fmt.Errorf("drawing %d ids: %w", n, err)
+		}
+		rows.columns = append([]string{"id"}, rows.columns...)
+		rows.envs = make([]*listener.Envelope, 0, n)
 	}
-	rows := batchRows{copy: make([][]any, 0, n), envs: make([]*listener.Envelope, 0, n)}
 	pos := first
 	for _, t := range txns {
 		for i, e := range t.events {
-			id := ids[len(rows.copy)]
-			rows.copy = append(rows.copy, []any{id, pos, e.Event, nonNil(e.Users), nonNil(e.Rooms), []byte(e.Payload),
-				t.committed, int64(t.commitLSN), int32(i)})
-			rows.envs = append(rows.envs, &listener.Envelope{ID: id, Pos: pos, Event: e.Event, Users: nonNil(e.Users),
-				Rooms: nonNil(e.Rooms), Payload: e.Payload, TS: t.committed.UnixMicro()})
+			row := []any{pos, e.Event, nonNil(e.Users), nonNil(e.Rooms), []byte(e.Payload), t.committed, int64(t.commitLSN), int32(i)}
+			if ids != nil {
+				id := ids[len(rows.copy)]
+				row = append([]any{id}, row...)
+				rows.envs = append(rows.envs, &listener.Envelope{ID: id, Pos: pos, Event: e.Event, Users: nonNil(e.Users),
+					Rooms: nonNil(e.Rooms), Payload: e.Payload, TS: t.committed.UnixMicro()})
+			}
+			rows.copy = append(rows.copy, row)
 			pos++
 		}
 	}
 	return rows, nil
+}
+
+// fits estimates whether the batch's envelopes fit in one notification (id, pos and ts take at
+// most 20 digits each).
+func fits(txns []*txn) bool {
+	size := len(`{"batch":[]}`)
+	for _, t := range txns {
+		for _, e := range t.events {
+			size += len(`{"id":,"pos":,"event":"","users":[],"rooms":[],"payload":,"ts":,"ref":false},`) + 60 + len(e.Event) + len(e.Payload)
+			for _, r := range e.Users {
+				size += len(r) + 3
+			}
+			for _, r := range e.Rooms {
+				size += len(r) + 3
+			}
+			if size > maxNotify {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func nonNil(s []string) []string {
@@ -133,17 +163,12 @@ func nonNil(s []string) []string {
 
 // notification is the batch's NOTIFY payload: its envelopes when they fit, else a reference
 // to its last position (listener.Batch).
-func notification(envs []*listener.Envelope) string {
-	through := envs[len(envs)-1].Pos
-	ref := fmt.Sprintf(`{"through":%d}`, through)
-	size := 12
-	for _, e := range envs {
-		size += len(e.Payload) + len(e.Event) + 80
-		if size > maxNotify {
-			return ref
-		}
+func notification(rows batchRows) string {
+	ref := fmt.Sprintf(`{"through":%d}`, rows.through)
+	if rows.envs == nil {
+		return ref
 	}
-	b, err := json.Marshal(listener.Batch{Batch: envs})
+	b, err := json.Marshal(listener.Batch{Batch: rows.envs})
 	if err != nil || len(b) > maxNotify {
 		return ref
 	}

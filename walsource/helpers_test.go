@@ -26,7 +26,12 @@ type env struct {
 	slot string
 }
 
-func newEnv(t *testing.T, source string) *env {
+func newEnv(t *testing.T, source string) *env { return newEnvTB(t, source) }
+
+// newEnvB is newEnv for benchmarks, in wal mode.
+func newEnvB(b *testing.B) *env { return newEnvTB(b, walsource.SourceWAL) }
+
+func newEnvTB(t testing.TB, source string) *env {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	db := database.MustParse(url)
@@ -47,7 +52,7 @@ func newEnv(t *testing.T, source string) *env {
 }
 
 // dropSlot drops the slot once no walsender streams it any more (a reader that stopped).
-func dropSlot(t *testing.T, url, slot string) {
+func dropSlot(t testing.TB, url, slot string) {
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Errorf("dropping slot %s: %v", slot, err)
@@ -78,7 +83,7 @@ func (e *env) readerConfig(app string) walsource.Config {
 }
 
 // startReader runs a reader until the test ends (or the returned stop is called).
-func (e *env) startReader(t *testing.T, cfg walsource.Config) (*walsource.Reader, func()) {
+func (e *env) startReader(t testing.TB, cfg walsource.Config) (*walsource.Reader, func()) {
 	t.Helper()
 	r, err := walsource.New(cfg)
 	if err != nil {

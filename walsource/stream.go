@@ -42,11 +42,23 @@ type stream struct {
 
 	confirmed  pglogrepl.LSN // durable in the stream: the slot may be confirmed up to here
 	nextStatus time.Time
-	retire     *retirement // non-nil when draining the slot to drop it
+	retire     *retirement     // non-nil when draining the slot to drop it
+	inflight   chan appendDone // the append running beside the stream, or nil
 }
 
-// run receives until ctx ends or the stream fails.
+// run receives until ctx ends or the stream fails. Appending runs beside receiving (one batch
+// at a time, on the append connection), so that PostgreSQL decodes the next batch while the
+// previous one is written.
 func (s *stream) run(ctx context.Context) error {
+	err := s.loop(ctx)
+	if s.inflight != nil {
+		<-s.inflight // the append connection is closed after this returns
+		s.inflight = nil
+	}
+	return err
+}
+
+func (s *stream) loop(ctx context.Context) error {
 	s.nextStatus = time.Now().Add(s.r.cfg.StatusInterval)
 	for {
 		rctx, cancel := context.WithDeadline(ctx, s.deadline())
@@ -61,6 +73,9 @@ func (s *stream) run(ctx context.Context) error {
 				return fmt.Errorf("receiving from the replication slot: %w", err)
 			}
 		} else if err := s.handle(msg, now); err != nil {
+			return err
+		}
+		if err := s.collect(false); err != nil {
 			return err
 		}
 		if len(s.pending) > 0 && (err != nil || s.pendingEvents >= s.r.cfg.MaxBatch || now.Sub(s.pendingSince) >= s.r.cfg.MaxDelay) {
@@ -79,9 +94,66 @@ func (s *stream) run(ctx context.Context) error {
 	}
 }
 
+// appendDone is the outcome of an append running beside the stream.
+type appendDone struct {
+	res appended
+	err error
+}
+
+// flush starts appending the pending transactions, once the previous append is done.
+func (s *stream) flush(ctx context.Context) error {
+	if err := s.collect(true); err != nil {
+		return err
+	}
+	batch := s.pending
+	s.pending, s.pendingEvents = nil, 0
+	done := make(chan appendDone, 1)
+	s.inflight = done
+	go func() {
+		res, err := appendBatch(ctx, s.conn, batch)
+		done <- appendDone{res, err}
+	}()
+	return nil
+}
+
+// collect takes the outcome of the append in flight, waiting for it when wait is set: once its
+// transaction has committed, the slot is confirmed up to the batch's end.
+func (s *stream) collect(wait bool) error {
+	if s.inflight == nil {
+		return nil
+	}
+	var d appendDone
+	if wait {
+		d = <-s.inflight
+	} else {
+		select {
+		case d = <-s.inflight:
+		default:
+			return nil
+		}
+	}
+	s.inflight = nil
+	if d.err != nil {
+		return d.err
+	}
+	s.confirmed = max(s.confirmed, d.res.endLSN)
+	if d.res.events > 0 {
+		s.r.appended.Add(uint64(d.res.events))
+		s.r.batches.Add(1)
+		s.r.decodeLag.Store(int64(time.Since(d.res.lastTime)))
+		s.r.log.WithFields(logrus.Fields{"events": d.res.events, "through": d.res.through}).Debug("walsource: appended a batch")
+	}
+	return s.status(false)
+}
+
+// idle reports whether nothing decoded waits to be appended or is being appended.
+func (s *stream) idle() bool {
+	return len(s.pending) == 0 && s.inflight == nil && !s.asm.inTransaction()
+}
+
 // checkDrained returns errRetired when a retiring stream has drained the slot.
 func (s *stream) checkDrained(ctx context.Context) error {
-	if s.retire == nil || len(s.pending) > 0 || s.asm.inTransaction() {
+	if s.retire == nil || !s.idle() {
 		return nil
 	}
 	done, err := s.retire.drained(ctx, s.conn, s.confirmed)
@@ -102,6 +174,10 @@ func (s *stream) checkDrained(ctx context.Context) error {
 // deadline is when to stop waiting for the next message: soon when events are pending (to
 // append them once the stream pauses), at the next status report otherwise.
 func (s *stream) deadline() time.Time {
+	if s.inflight != nil {
+		// Come back soon to confirm the append once it is done.
+		return earliest(time.Now().Add(s.r.cfg.FlushAfter), s.nextStatus)
+	}
 	if len(s.pending) == 0 {
 		return s.nextStatus
 	}
@@ -140,7 +216,7 @@ func (s *stream) copyData(data []byte, now time.Time) error {
 			return fmt.Errorf("parsing a keepalive: %w", err)
 		}
 		// Nothing decoded is waiting: everything up to where the server has sent was handled.
-		if len(s.pending) == 0 && !s.asm.inTransaction() && k.ServerWALEnd > s.confirmed {
+		if s.idle() && k.ServerWALEnd > s.confirmed {
 			s.confirmed = k.ServerWALEnd
 		}
 		if k.ReplyRequested {
@@ -166,7 +242,7 @@ func (s *stream) copyData(data []byte, now time.Time) error {
 // add queues a committed transaction; one without events moves the confirmed position at
 // once when nothing is queued before it.
 func (s *stream) add(t *txn, now time.Time) {
-	if len(t.events) == 0 && len(s.pending) == 0 {
+	if len(t.events) == 0 && len(s.pending) == 0 && s.inflight == nil {
 		s.confirmed = max(s.confirmed, t.endLSN)
 		return
 	}
@@ -175,23 +251,6 @@ func (s *stream) add(t *txn, now time.Time) {
 	}
 	s.pending = append(s.pending, t)
 	s.pendingEvents += len(t.events)
-}
-
-// flush appends the pending transactions, then confirms the slot up to their end.
-func (s *stream) flush(ctx context.Context) error {
-	res, err := appendBatch(ctx, s.conn, s.pending)
-	if err != nil {
-		return err
-	}
-	s.pending, s.pendingEvents = s.pending[:0], 0
-	s.confirmed = max(s.confirmed, res.endLSN)
-	if res.events > 0 {
-		s.r.appended.Add(uint64(res.events))
-		s.r.batches.Add(1)
-		s.r.decodeLag.Store(int64(time.Since(res.lastTime)))
-		s.r.log.WithFields(logrus.Fields{"events": res.events, "through": res.through}).Debug("walsource: appended a batch")
-	}
-	return s.status(false)
 }
 
 // status reports the confirmed position to the server; with reply, it asks for a keepalive

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/auth"
@@ -70,11 +69,7 @@ func TestPageAndFiles(t *testing.T) {
 // one of its chat rooms.
 func TestEventDetailsOnlyForRecipients(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(t, pgtest.NewDatabase(t))
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
