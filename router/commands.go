@@ -47,6 +47,13 @@ type Commands struct {
 	Control Publisher
 	// QueryTimeout bounds one membership check. Zero means 5s.
 	QueryTimeout time.Duration
+	// RecheckRemovals asks the database again before a removal from a chat takes out a
+	// socket whose membership was checked before the removal's position was known. Set it for
+	// the wal source: positions are drawn when the stream reader appends, after the commit, so a
+	// check can see a database where the user was removed and added again while the removal's
+	// position is still to come (docs/delivery.md, "The wal source"). False (the notify
+	// source: positions are drawn at commit) trusts the positions alone.
+	RecheckRemovals bool
 	// Limits bound what one socket may send.
 	Limits Limits
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -94,9 +95,13 @@ func (r *Router) revokeMember(pos int64, userID, chatID string) int {
 	r.revs.add(revoked{pos: pos, user: userID, chat: chatID})
 	room := ChatRoom(chatID)
 	n := 0
+	recheck := r.memberAgain(userID, chatID)
 	for _, s := range r.ns.Sockets(UserRoom(userID)) {
 		c := ClientOf(s)
 		if c == nil || !c.forgetChat(chatID, pos) {
+			continue
+		}
+		if inRoom(s, room) && recheck(c) {
 			continue
 		}
 		if inRoom(s, room) {
@@ -106,6 +111,37 @@ func (r *Router) revokeMember(pos int64, userID, chatID string) int {
 		r.stopTyping(s, chatID)
 	}
 	return n
+}
+
+// memberAgain returns, with Commands.RecheckRemovals, a test of whether a client that
+// forgetChat just let go of may stay in the chat's room after all: the database says, now,
+// that the user is a member (removed and added again, both committed before the removal
+// reached this node). The database is asked once per removal, at the first socket that needs
+// it; the client is then admitted as of the answer's position. Without RecheckRemovals, or
+// when the database cannot answer, nobody stays.
+func (r *Router) memberAgain(userID, chatID string) func(*Client) bool {
+	if r.cmds.Membership == nil || !r.cmds.RecheckRemovals {
+		return func(*Client) bool { return false }
+	}
+	asked, member := false, false
+	var asOf int64
+	return func(c *Client) bool {
+		if !asked {
+			asked = true
+			ctx, cancel := context.WithTimeout(context.Background(), r.cmds.timeout())
+			access, at, err := r.cmds.Membership.Check(ctx, userID, chatID)
+			cancel()
+			if err != nil {
+				r.log.WithFields(logrus.Fields{"user": userID, "chat": chatID}).WithError(err).
+					Warn("chat member removed: the membership check again failed; the sockets leave the room")
+			}
+			member, asOf = err == nil && access == Member, at
+		}
+		if member {
+			c.admitChat(chatID, asOf)
+		}
+		return member
+	}
 }
 
 // revokeSession acts on the user's sockets on this node that authenticated with the session:

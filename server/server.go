@@ -127,6 +127,8 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 	s.router.EnableCommands(router.Commands{
 		Membership: router.NewMembership(pool, cfg.MembershipQuery),
 		Control:    s.cluster,
+		// The wal source draws positions after the commit (router.Commands.RecheckRemovals).
+		RecheckRemovals: cfg.Source == walsource.SourceWAL,
 		Limits: router.Limits{
 			EventRate:     float64(cfg.ClientEventRate),
 			MaxEventBytes: cfg.ClientEventMax,

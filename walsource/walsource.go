@@ -39,8 +39,9 @@ type Config struct {
 	// FlushAfter is how long the stream may stay silent with events pending before they are
 	// appended. Zero means 2ms.
 	FlushAfter time.Duration
-	// MaxDelay bounds how long an event waits to be appended while the stream keeps flowing.
-	// Zero means 50ms.
+	// MaxDelay bounds how long an event waits to be appended while the stream keeps flowing
+	// (a steady flow never leaves the FlushAfter silence; while an append runs, the next batch
+	// grows by itself). Zero means 5ms.
 	MaxDelay time.Duration
 	// StatusInterval is how often the reader reports its position to the server. Zero means 1s.
 	StatusInterval time.Duration
@@ -66,7 +67,7 @@ func (c Config) withDefaults() Config {
 		c.FlushAfter = 2 * time.Millisecond
 	}
 	if c.MaxDelay <= 0 {
-		c.MaxDelay = 50 * time.Millisecond
+		c.MaxDelay = 5 * time.Millisecond
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = time.Second
