@@ -21,6 +21,8 @@ const (
 	RetentionLock int64 = 8243113893085555046
 	// StreamReaderLock elects the node that reads the logical replication slot.
 	StreamReaderLock int64 = 8243113893085555047
+	// BusPublisherLock elects the node that publishes the stream to the bus (REALTIME_BUS).
+	BusPublisherLock int64 = 8243113893085555048
 )
 
 // Exclusive runs f in a transaction on pool unless another node holds key's lock

@@ -41,6 +41,9 @@ type Config struct {
 	ControlChannel string
 	// OnControl receives each control message's payload. Nil: control messages are ignored.
 	OnControl func(payload []byte)
+	// ControlOnly listens to the control channel alone: the events reach the node another way
+	// (the bus, in fleet mode), and the handler is never called.
+	ControlOnly bool
 	// MinBackoff and MaxBackoff bound the wait between reconnection attempts. Zero means
 	// 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -176,12 +179,25 @@ func (l *Listener) session(ctx context.Context) error {
 		return fmt.Errorf("connecting: %w", err)
 	}
 	defer conn.Close(context.Background())
-	for _, ch := range []string{l.cfg.Channel, l.cfg.ControlChannel} {
+	channels := []string{l.cfg.Channel, l.cfg.ControlChannel}
+	if l.cfg.ControlOnly {
+		channels = channels[1:]
+	}
+	for _, ch := range channels {
 		if err := l.exec(ctx, conn, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return fmt.Errorf("LISTEN %s: %w", ch, err)
 		}
 	}
 	l.connected.Store(true)
+	if l.cfg.ControlOnly {
+		l.caughtUp.Store(true)
+		l.log.Info("listener: listening to the control channel")
+		for {
+			if err := l.next(ctx, conn); err != nil {
+				return err
+			}
+		}
+	}
 	// LISTEN is in effect: everything committed from now on will be notified. Read what was
 	// committed before (or while we were away) from the outbox.
 	if !l.started {

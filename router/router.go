@@ -55,11 +55,7 @@ func (r *Router) Deliver(env *listener.Envelope) {
 		r.internal(env)
 		return
 	}
-	rooms := make([]string, 0, len(env.Users)+len(env.Rooms))
-	for _, u := range env.Users {
-		rooms = append(rooms, UserRoom(u))
-	}
-	rooms = append(rooms, env.Rooms...)
+	rooms := Recipients(env)
 	if len(rooms) == 0 {
 		return // an event for nobody (Broadcast would send it to everybody)
 	}

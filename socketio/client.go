@@ -156,6 +156,7 @@ func (c *client) connect(p *Packet) error {
 	c.conn.Admit()
 	if err := ns.connect(s); err != nil { // recovery storage unavailable: ErrRetryLater
 		c.remove(s)
+		s.nsp.releaseHeld(s, nil)
 		c.srv.log.WithField("sid", c.conn.ID()).WithError(err).Warn("socket.io: connection refused for now; closing so the client retries")
 		c.conn.CloseWith(engineio.CloseForced, err)
 	}

@@ -32,6 +32,7 @@ type Namespace struct {
 	onDisconnect func(*Socket, DisconnectReason)
 	recovery     Recovery
 	observer     Observer
+	interest     Interest
 
 	mu      sync.RWMutex
 	sockets map[string]*Socket
@@ -93,6 +94,19 @@ type Observer interface {
 
 // Observe sets the namespace's Observer. Call it before clients connect.
 func (n *Namespace) Observe(o Observer) { n.observer = o }
+
+// Interest is told which rooms the sockets of a namespace are in, pending sockets included,
+// so that it can subscribe to them elsewhere (the bus, in fleet mode): Acquire runs before a
+// socket enters a room and may block until the room's events reach the node (a subscription
+// taking effect); Release runs after the socket left it (left the room, left the namespace,
+// or was refused) and must not block. Every Acquire is matched by one Release.
+type Interest interface {
+	Acquire(room string)
+	Release(room string)
+}
+
+// SetInterest sets the namespace's Interest. Call it before clients connect.
+func (n *Namespace) SetInterest(i Interest) { n.interest = i }
 
 // Socket returns the connected socket with the given id, or nil.
 func (n *Namespace) Socket(id string) *Socket {
@@ -317,6 +331,7 @@ func (n *Namespace) attachLocked(s *Socket) {
 
 // remove takes a socket out of the namespace; it reports false if it already was.
 func (n *Namespace) remove(s *Socket) bool {
+	defer n.releaseHeld(s, nil)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if s.state == socketDisconnected {
@@ -361,11 +376,15 @@ func (n *Namespace) handleEvent(s *Socket, e *Event) {
 }
 
 func (n *Namespace) join(s *Socket, rooms []string) {
+	acquired := n.acquire(s, rooms)
 	n.mu.Lock()
 	if s.state == socketDisconnected {
 		n.mu.Unlock()
+		n.releaseRooms(acquired)
 		return
 	}
+	extra := n.holdLocked(s, acquired)
+	defer n.releaseRooms(extra)
 	var joined []string
 	for _, room := range rooms {
 		if containsString(s.rooms, room) {
@@ -396,6 +415,11 @@ func (n *Namespace) leave(s *Socket, room string) {
 			}
 			break
 		}
+	}
+	_, held := s.held[room]
+	if changed && held {
+		delete(s.held, room)
+		defer n.releaseRooms([]string{room})
 	}
 	connected := s.state == socketConnected
 	n.roomsChangedLocked(s, changed, false)
@@ -453,4 +477,68 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// acquire tells the Interest that s enters those of rooms it does not hold yet, and returns
+// them. It may block (Interest.Acquire).
+func (n *Namespace) acquire(s *Socket, rooms []string) []string {
+	if n.interest == nil || len(rooms) == 0 {
+		return nil
+	}
+	n.mu.RLock()
+	var fresh []string
+	for _, room := range rooms {
+		if _, held := s.held[room]; !held && !containsString(fresh, room) {
+			fresh = append(fresh, room)
+		}
+	}
+	n.mu.RUnlock()
+	for _, room := range fresh {
+		n.interest.Acquire(room)
+	}
+	return fresh
+}
+
+// holdLocked records the rooms acquired for s and returns those it held already (acquired
+// twice by concurrent joins), to be released. n.mu is held.
+func (n *Namespace) holdLocked(s *Socket, acquired []string) (extra []string) {
+	for _, room := range acquired {
+		if _, held := s.held[room]; held {
+			extra = append(extra, room)
+			continue
+		}
+		if s.held == nil {
+			s.held = make(map[string]struct{}, 1)
+		}
+		s.held[room] = struct{}{}
+	}
+	return extra
+}
+
+// releaseRooms tells the Interest that a socket left rooms. n.mu must not be held.
+func (n *Namespace) releaseRooms(rooms []string) {
+	if n.interest == nil {
+		return
+	}
+	for _, room := range rooms {
+		n.interest.Release(room)
+	}
+}
+
+// releaseHeld releases the rooms s holds that are not in keep, and forgets them. n.mu must not
+// be held.
+func (n *Namespace) releaseHeld(s *Socket, keep []string) {
+	if n.interest == nil {
+		return
+	}
+	n.mu.Lock()
+	var gone []string
+	for room := range s.held {
+		if !containsString(keep, room) {
+			gone = append(gone, room)
+			delete(s.held, room)
+		}
+	}
+	n.mu.Unlock()
+	n.releaseRooms(gone)
 }

@@ -288,6 +288,7 @@ func (n *Namespace) resume(s *Socket) (bool, error) {
 // detach undoes a failed resume: the socket leaves every room and is pending again, with the
 // rooms the middlewares gave it.
 func (n *Namespace) detach(s *Socket, rooms []string) {
+	defer n.releaseHeld(s, rooms)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, room := range s.rooms {

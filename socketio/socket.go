@@ -44,6 +44,7 @@ type Socket struct {
 	state        socketState
 	rooms        []string
 	roomsVersion uint64
+	held         map[string]struct{} // rooms acquired from the namespace's Interest; guarded by nsp.mu
 	// Recovery (recovery.go). pid and recovered are set before the socket is connected.
 	// Guarded by nsp.mu: hold receives broadcasts while a recovery replays missed events;
 	// events at or below floor were sent by the replay.
@@ -118,6 +119,7 @@ func (s *Socket) release() {
 	fs := s.cleanups
 	s.cleanups, s.released = nil, true
 	s.cleanupMu.Unlock()
+	s.nsp.releaseHeld(s, nil) // a socket refused or done holds no room
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}

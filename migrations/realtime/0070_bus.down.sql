@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS realtime.bus_state;
