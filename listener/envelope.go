@@ -71,6 +71,9 @@ func Decode(b []byte) (*Envelope, error) {
 	return &e, nil
 }
 
+// Validate reports why an envelope (decoded or read from the outbox) is not a valid event.
+func (e *Envelope) Validate() error { return e.validate() }
+
 func (e *Envelope) validate() error {
 	switch {
 	case e.ID <= 0:

@@ -357,7 +357,13 @@ func (l *Listener) deliver(env *Envelope) {
 	l.delivered.Add(1)
 }
 
-const selectEvents = `SELECT id, pos, event, users, rooms, payload, committed_at FROM realtime.events`
+const selectEvents = SelectEvents
+
+// SelectEvents selects the outbox's columns in the order ScanEnvelope reads them.
+const SelectEvents = `SELECT id, pos, event, users, rooms, payload, committed_at FROM realtime.events`
+
+// ScanEnvelope reads a row selected with SelectEvents (for pgx.CollectRows).
+func ScanEnvelope(row pgx.CollectableRow) (*Envelope, error) { return scanEnvelope(row) }
 
 // catchUp delivers, from the outbox, the events after the last delivered position and, when
 // through > 0, up to it. Rows that are not valid events (written around realtime.publish) are
