@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,11 +95,17 @@ type Config struct {
 	Source   string
 	WALSlot  string
 	WALStall time.Duration
+	Bus      Bus
 
 	// DBWait is how long commands wait for the database to accept connections (0: one attempt).
 	DBWait time.Duration
 	// ReplaceTriggers lets serve replace live rules that differ from its rule files.
 	ReplaceTriggers bool
+}
+
+// Bus configures fleet mode: the stream routed through NATS (bus package). Empty URL: off.
+type Bus struct {
+	URL, Prefix, Creds, CA, Cert, Key string
 }
 
 // AdminUI configures the Socket.IO Admin UI's server side.
@@ -244,6 +251,18 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setSlotName(&c.WALSlot, v) }},
 	{"REALTIME_WAL_STALL", "wal-stall", "30s", "In wal mode, /readyz turns false when WAL waits in the slot and its position has not moved for this long.",
 		func(c *Config, v string) error { return setDuration(&c.WALStall, v) }},
+	{"REALTIME_BUS", "bus", "", "NATS server URL(s), comma-separated (nats://user:pass@host:4222, tls://… for TLS): fleet mode. One elected node publishes the stream to a subject per room; each node subscribes to the rooms of its own sockets only. Empty: every node reads the whole stream from PostgreSQL.",
+		func(c *Config, v string) error { return setBusURL(&c.Bus.URL, v) }},
+	{"REALTIME_BUS_PREFIX", "bus-prefix", "realtime", "First token of every NATS subject (<prefix>.room.<room>, <prefix>.head): deployments sharing a NATS server use different prefixes.",
+		func(c *Config, v string) error { return setBusPrefix(&c.Bus.Prefix, v) }},
+	{"REALTIME_BUS_CREDS", "bus-creds", "", "NATS credentials file (JWT and NKey seed).",
+		func(c *Config, v string) error { c.Bus.Creds = v; return nil }},
+	{"REALTIME_BUS_CA", "bus-ca", "", "PEM file of the root certificates that verify the NATS server (TLS).",
+		func(c *Config, v string) error { c.Bus.CA = v; return nil }},
+	{"REALTIME_BUS_CERT", "bus-cert", "", "PEM client certificate for NATS servers that verify clients. Needs REALTIME_BUS_KEY.",
+		func(c *Config, v string) error { c.Bus.Cert = v; return nil }},
+	{"REALTIME_BUS_KEY", "bus-key", "", "PEM private key of REALTIME_BUS_CERT.",
+		func(c *Config, v string) error { c.Bus.Key = v; return nil }},
 }
 
 func setSource(dst *string, v string) error {
@@ -262,6 +281,29 @@ func setSlotName(dst *string, v string) error {
 		return errors.New("a replication slot's name is 1-63 lower-case letters, digits and underscores")
 	}
 	*dst = v
+	return nil
+}
+
+// setBusURL accepts comma-separated nats://, tls://, ws:// or wss:// URLs.
+func setBusURL(dst *string, v string) error {
+	*dst = v
+	for _, u := range splitList(v) {
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok || rest == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, scheme) {
+			return errors.New("want nats://host:port (or tls://, ws://, wss://), comma-separated")
+		}
+	}
+	return nil
+}
+
+// setBusPrefix accepts one subject token: letters, digits, _ and -.
+func setBusPrefix(dst *string, v string) error {
+	*dst = v
+	if v == "" || strings.ContainsFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) {
+		return errors.New("want letters, digits, _ and -")
+	}
 	return nil
 }
 
@@ -308,6 +350,9 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		}
 		if err := checkOperators(c); err != nil {
 			return c, err
+		}
+		if (c.Bus.Cert == "") != (c.Bus.Key == "") {
+			return c, errors.New("config: REALTIME_BUS_CERT and REALTIME_BUS_KEY go together")
 		}
 		if c.Retention < c.RecoveryWindow {
 			return c, errors.New("config: REALTIME_RETENTION must be at least REALTIME_RECOVERY_WINDOW (recovery replays the outbox)")
