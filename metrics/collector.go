@@ -29,6 +29,9 @@ type Sources struct {
 	Pools func() map[string]*pgxpool.Pool
 	// Recovery returns the recovery store's counters (nil: recovery is off).
 	Recovery func() RecoveryStats
+	// Position, when set, is the position the lag metrics are measured from instead of the
+	// listener's (the bus's, in fleet mode).
+	Position func() int64
 }
 
 // RecoveryStats are the counters of connection-state recovery that /metrics shows.
@@ -174,6 +177,9 @@ func (c *stateCollector) collectDatabase(ch chan<- prometheus.Metric) {
 	var pos int64
 	if c.src.Listener != nil {
 		pos = c.src.Listener.Position()
+	}
+	if c.src.Position != nil {
+		pos = c.src.Position()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 	defer cancel()

@@ -13,8 +13,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 200 when the node can deliver events: not shutting down, the database
-// reachable, the listener connected and caught up with the outbox, and with the wal source,
-// the stream advancing (walsource.Monitor).
+// reachable, the listener connected and caught up with the outbox, with the wal source the
+// stream advancing (walsource.Monitor), and in fleet mode the bus subscriber started and
+// connected to NATS.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -27,13 +28,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		// wal source: the slot exists, is valid and advances when WAL waits in it.
 		checks["stream"] = s.wal.ready()
 	}
+	if s.fleet != nil {
+		checks["bus"] = s.fleet.sub.Ready()
+	}
 	status := http.StatusOK
 	for _, ok := range checks {
 		if !ok {
 			status = http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks, "position": s.listener.Position()})
+	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks, "position": s.Position()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -49,6 +49,7 @@ type Server struct {
 	auth     *authParts
 	certs    *certFiles      // nil without TLS
 	recovery *recovery.Store // nil when connection-state recovery is off
+	fleet    *fleet          // nil without REALTIME_BUS
 	pruner   *retention.Pruner
 	wal      *walParts        // nil unless the wal source is configured or its slot is being retired
 	adminUI  *adminui.UI      // nil unless REALTIME_ADMIN_UI
@@ -139,18 +140,26 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 	s.cluster.Handle(router.ControlTyping, s.router.HandleControl)
 	s.listener, err = listener.New(listener.Config{
 		Connect: cfg.DB.Connector(listener.ApplicationName), Logger: log, OnControl: s.cluster.Deliver,
+		ControlOnly: cfg.Bus.URL != "", // fleet mode: the events come from the bus
 	}, s.router.Deliver)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics.SetListener(s.listener)
+	if cfg.Bus.URL != "" {
+		if s.fleet, err = s.newFleet(); err != nil {
+			return nil, err
+		}
+		ns.SetInterest(s.fleet.sub)
+		s.metrics.SetBus(s.fleet.stats, s.fleet.sub.Position)
+	}
 	if s.admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Cluster: s.cluster, Namespace: ns, Logger: log}); err != nil {
 		return nil, err
 	}
 	if cfg.RecoveryWindow > 0 {
 		s.recovery, err = recovery.New(recovery.Config{
 			Pool: pools.connect, Writes: pool, Node: s.cluster.Node(), Window: cfg.RecoveryWindow,
-			NodeSilence: s.cluster.Silence(), Position: s.listener.Position, Encode: s.router.Encode,
+			NodeSilence: s.cluster.Silence(), Position: s.Position, Encode: s.router.Encode,
 			Membership: s.router.Membership(), Admit: s.router.AdmitChat, Logger: log,
 		})
 		if err != nil {
@@ -185,6 +194,15 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listener returns the node's listener (for readiness and tests).
 func (s *Server) Listener() *listener.Listener { return s.listener }
+
+// Position returns the stream position the node delivered through: the listener's, or in
+// fleet mode the bus subscriber's.
+func (s *Server) Position() int64 {
+	if s.fleet != nil {
+		return s.fleet.sub.Position()
+	}
+	return s.listener.Position()
+}
 
 // Node returns the node's id in the cluster (realtime.nodes).
 func (s *Server) Node() string { return s.cluster.Node() }
@@ -307,6 +325,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.recovery.Run(rctx)
 		}
 	}()
+	fleetDone := make(chan struct{})
+	go func() {
+		defer close(fleetDone)
+		if s.fleet != nil {
+			s.fleet.run(lctx)
+		}
+	}()
 	prunerDone := make(chan struct{})
 	go func() {
 		defer close(prunerDone)
@@ -368,6 +393,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopListener()
 	stopCluster()
 	<-listenerDone
+	<-fleetDone
 	<-clusterDone
 	<-prunerDone
 	<-walDone
