@@ -11,3 +11,5 @@ modified=false
 if [ -n "$rev" ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then modified=true; fi
 pkg=github.com/realtimed/realtimed/buildinfo
 go build -ldflags "-X $pkg.revision=$rev -X $pkg.modified=$modified" -o "$out" ./cmd/realtimed
+# The NATS server the end-to-end tests of fleet mode start (REALTIME_BUS).
+go build -o "$(dirname "$out")/realtime-nats" ./cmd/realtime-nats
