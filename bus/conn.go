@@ -125,3 +125,51 @@ func Connect(o Options) (*Conn, error) {
 // Close drains nothing: it closes the connection (subscriptions end; the node's stream is
 // PostgreSQL's).
 func (c *Conn) Close() { c.Conn.Close() }
+
+// ProbeResult is what Probe found out about the NATS server.
+type ProbeResult struct {
+	Server     string        // the URL connected to, password redacted
+	Version    string        // the server's version
+	RTT        time.Duration // a publication's round trip through a room subject
+	MaxPayload int64         // the largest message the server accepts
+}
+
+// Probe connects once (no retries), subscribes to a room subject of its own under prefix,
+// publishes to it and waits for the message: the credentials, TLS and the permissions a node
+// needs on <prefix>.room.> all work. For `realtimed doctor`.
+func Probe(o Options, prefix string, timeout time.Duration) (ProbeResult, error) {
+	var res ProbeResult
+	opts := []nats.Option{nats.Name("realtimed doctor"), nats.Timeout(timeout), nats.NoReconnect()}
+	if o.Creds != "" {
+		opts = append(opts, nats.UserCredentials(o.Creds))
+	}
+	if o.CA != "" {
+		opts = append(opts, nats.RootCAs(o.CA))
+	}
+	if o.Cert != "" || o.Key != "" {
+		opts = append(opts, nats.ClientCert(o.Cert, o.Key))
+	}
+	nc, err := nats.Connect(o.URL, opts...)
+	if err != nil {
+		return res, fmt.Errorf("connecting: %w", err)
+	}
+	defer nc.Close()
+	res.Server, res.Version, res.MaxPayload = nc.ConnectedUrlRedacted(), nc.ConnectedServerVersion(), nc.MaxPayload()
+	subject := RoomSubject(prefix, "doctor:"+nats.NewInbox()[len("_INBOX."):])
+	sub, err := nc.SubscribeSync(subject)
+	if err != nil {
+		return res, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	if err := nc.FlushTimeout(timeout); err != nil {
+		return res, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	start := time.Now()
+	if err := nc.Publish(subject, []byte("{}")); err != nil {
+		return res, fmt.Errorf("publishing to %s: %w", subject, err)
+	}
+	if _, err := sub.NextMsg(timeout); err != nil {
+		return res, fmt.Errorf("no message back on %s (permissions?): %w", subject, err)
+	}
+	res.RTT = time.Since(start)
+	return res, nil
+}
