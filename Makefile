@@ -1,6 +1,6 @@
 # realtimed — see README.md. `make run` and `make test` work on a fresh machine: they start a
 # private PostgreSQL (scripts/pg.sh) and install what the tests need.
-.PHONY: build run test test-go test-ts test-e2e test-storm vet fmt pg-stop clean bench bench-writers bench-drain
+.PHONY: build run test test-go test-ts test-e2e test-storm test-fleet vet fmt pg-stop clean bench bench-writers bench-drain
 
 GO ?= go
 
@@ -26,6 +26,11 @@ test-e2e:
 # The reconnect-storm tests at full size: 5,000 clients lose their node at once (a few minutes).
 test-storm:
 	STORM_CLIENTS=$${STORM_CLIENTS:-5000} scripts/test.sh storm
+
+# Fleet mode at a bigger size: 8 nodes, one NATS, 6,000 clients, 30s of writes, then the chaos
+# test (make test runs both with 2,000 clients and 6s).
+test-fleet:
+	FLEET_CLIENTS=$${FLEET_CLIENTS:-6000} FLEET_SECONDS=$${FLEET_SECONDS:-30} scripts/test.sh fleet
 
 # Side-by-side measurements of realtimed and the Node peer (docs/performance.md).
 bench:

@@ -3,9 +3,10 @@
 # PostgreSQL, then the end-to-end tests with the official socket.io-client, and the chaos tests
 # among them (concurrency, failover, PostgreSQL restarts, payloads, a 10,000-event transaction,
 # recovery, revocation) once more with the wal event source.
-#   scripts/test.sh [all|go|ts|e2e|storm]
+#   scripts/test.sh [all|go|ts|e2e|storm|fleet]
 # storm runs only the reconnect-storm tests (e2e/tests/storm.test.mjs) with STORM_CLIENTS clients
-# (make test-storm: 5,000; make test runs them with a few hundred).
+# (make test-storm: 5,000; make test runs them with a few hundred). fleet runs only the fleet-mode
+# tests (e2e/tests/fleet*.test.mjs) with FLEET_CLIENTS clients (make test-fleet: 6,000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +66,17 @@ if [ "$what" = storm ]; then
   raise_file_limit
   echo "open files: $(ulimit -n)"
   (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" node --test --test-timeout=900000 tests/storm.test.mjs)
+fi
+
+if [ "$what" = fleet ]; then
+  step "build"
+  scripts/build.sh
+
+  step "fleet mode: ${FLEET_NODES:-8} nodes, ${FLEET_CLIENTS:-2000} clients, then chaos (e2e/tests/fleet*.test.mjs)"
+  scripts/deps.sh node
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  raise_file_limit
+  (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" node --test --test-concurrency=1 --test-timeout=1800000 tests/fleet.test.mjs tests/fleet-chaos.test.mjs)
 fi
 
 step "all tests passed"
