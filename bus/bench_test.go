@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -179,4 +180,36 @@ func BenchmarkJetStreamPublish(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
+}
+
+// BenchmarkDecode: a node's cost to read one message (the envelope's JSON).
+func BenchmarkDecode(b *testing.B) {
+	data, _ := json.Marshal(benchEnvelope(1, 2))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := listener.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSubscribe: rooms subscribed per second, each confirmed by NATS (a socket entering
+// a room nobody on the node was in: a connect after a reconnect storm), from 64 goroutines.
+func BenchmarkSubscribe(b *testing.B) {
+	srv := natstest.Start(b)
+	conn := benchConn(b, srv.URL())
+	s := &Subscriber{cfg: SubscriberConfig{Conn: conn, Prefix: "realtime", SubscribeTimeout: 10 * time.Second, Queue: 1024},
+		log: quietLog(), ch: make(chan *nats.Msg, 1024), head: HeadSubject("realtime"), rooms: map[string]*roomSub{}}
+	var n atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.Acquire("user:" + strconv.FormatInt(n.Add(1), 10))
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "subs/s")
+	if s.gap.Load() {
+		b.Fatal("a subscription was not confirmed in time")
+	}
 }
