@@ -58,7 +58,7 @@ type node struct {
 	sub   *bus.Subscriber
 	rooms []string
 	late  []string // rooms joined while events flowed
-	from  int64 // the stream's head once every room was subscribed
+	from  int64    // the stream's head once every room was subscribed
 
 	mu   sync.Mutex
 	got  []int64
