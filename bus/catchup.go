@@ -24,8 +24,10 @@ func (s *Subscriber) catchUp(ctx context.Context, why string) {
 	s.catchUps.Add(1)
 	from := s.pos.Load()
 	start := time.Now()
-	s.dials = s.confirmSubscriptions(ctx)
+	// Cleared first: a subscription that fails to be confirmed from now on asks for another
+	// catch-up, and those sent before the confirmation below are in effect for this one.
 	s.gap.Store(false)
+	s.dials = s.confirmSubscriptions(ctx)
 	s.dropped = s.droppedTotal()
 	users, rooms := s.filter()
 	var n int

@@ -165,12 +165,18 @@ func (s *Subscriber) Acquire(room string) {
 	s.rooms[room] = r
 	s.mu.Unlock()
 	sub, err := s.cfg.Conn.ChanSubscribe(RoomSubject(s.cfg.Prefix, room), s.ch)
-	if err == nil {
+	switch {
+	case err != nil:
+	case !s.cfg.Conn.IsConnected():
+		// NATS is away: the subscription goes out when it is back, and the catch-up that
+		// follows a new connection reads what the room missed. No socket waits for it.
+		err = errors.New("not connected to NATS")
+	default:
 		err = s.cfg.Conn.FlushTimeout(s.cfg.SubscribeTimeout)
 	}
 	if err != nil {
 		s.gap.Store(true)
-		s.log.WithError(err).WithField("room", room).Warn("bus: subscription not confirmed; the room's events are read from PostgreSQL")
+		s.log.WithError(err).WithField("room", room).Debug("bus: subscription not confirmed; the room's events are read from PostgreSQL")
 	}
 	s.mu.Lock()
 	r.sub = sub
