@@ -76,7 +76,7 @@ if [ "$what" = fleet ]; then
   scripts/deps.sh node
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
   raise_file_limit
-  (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" node --test --test-concurrency=1 --test-timeout=1800000 tests/fleet.test.mjs tests/fleet-chaos.test.mjs)
+  (cd e2e && REALTIMED_BIN="$PWD/../bin/realtimed" node --test --test-concurrency=1 --test-timeout=1800000 tests/fleet.test.mjs tests/fleet-chaos.test.mjs tests/fleet-control.test.mjs)
 fi
 
 step "all tests passed"
