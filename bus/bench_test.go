@@ -57,7 +57,7 @@ func BenchmarkPublish(b *testing.B) {
 		b.Run(fmt.Sprintf("rooms=%d", rooms), func(b *testing.B) {
 			conn := benchConn(b, srv.URL())
 			p := &Publisher{cfg: PublisherConfig{Conn: conn, Prefix: "realtime", Recipients: recipients}}
-			t := &term{p: p, fail: func(err error) { b.Fatal(err) }}
+			t := &term{p: p, dials: conn.Dials(), fail: func(err error) { b.Fatal(err) }}
 			envs := make([]*listener.Envelope, 1024)
 			for i := range envs {
 				envs[i] = benchEnvelope(int64(i+1), rooms)
@@ -100,7 +100,7 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}()
 	p := &Publisher{cfg: PublisherConfig{Conn: pubConn, Prefix: "realtime", Recipients: recipients}}
-	t := &term{p: p, fail: func(err error) { b.Error(err) }}
+	t := &term{p: p, dials: pubConn.Dials(), fail: func(err error) { b.Error(err) }}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

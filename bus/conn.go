@@ -84,7 +84,10 @@ func Connect(o Options) (*Conn, error) {
 		nats.ReconnectWait(o.ReconnectWait),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(true),
-		nats.ReconnectBufSize(64 << 20),
+		// Nothing is kept for the next connection: a publication during a reconnection fails
+		// (the publisher's term ends and the next one resumes from the confirmed position),
+		// so that no message written before a lost one arrives after it.
+		nats.ReconnectBufSize(-1),
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.SetCustomDialer(&countingDialer{Dialer: net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}, n: &c.dials}),

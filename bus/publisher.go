@@ -178,6 +178,12 @@ func (t *term) publish(env *listener.Envelope) {
 	rooms := t.p.cfg.Recipients(env)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.p.cfg.Conn.Dials() != t.dials {
+		// Messages written to the previous connection may be lost: none may follow them on
+		// this one, or a node would take the later positions and drop the earlier ones.
+		t.fail(fmt.Errorf("bus: the NATS connection was replaced; republishing from %d", t.p.confirmed.Load()))
+		return
+	}
 	for _, room := range rooms {
 		if err := t.p.cfg.Conn.Publish(RoomSubject(t.p.cfg.Prefix, room), data); err != nil {
 			t.fail(fmt.Errorf("bus: publishing event %d: %w", env.Pos, err))

@@ -56,7 +56,7 @@ type SubscriberStats struct {
 	CatchUps      uint64 // reads of PostgreSQL after a possible gap
 	CaughtUp      uint64 // events handed to Deliver from PostgreSQL
 	Skipped       uint64 // messages that were not valid events
-	Subscriptions int    // rooms subscribed now
+	Subscriptions int    // subjects subscribed now: the rooms, the Always rooms, the heartbeats
 	Position      int64  // position delivered through
 	HeadAge       time.Duration
 }
@@ -135,7 +135,7 @@ func (s *Subscriber) Ready() bool { return s.started.Load() && s.cfg.Conn.IsConn
 // Stats returns the subscriber's counters.
 func (s *Subscriber) Stats() SubscriberStats {
 	s.mu.Lock()
-	subs := len(s.rooms)
+	subs := len(s.rooms) + len(s.always)
 	s.mu.Unlock()
 	st := SubscriberStats{
 		Received: s.received.Load(), Delivered: s.delivered.Load(), Duplicates: s.duplicates.Load(),

@@ -35,7 +35,7 @@ func checkBusPublisher(ctx context.Context, env *Env) Result {
 	}
 	var elected bool
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
-		AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)`, cluster.BusPublisherLock).Scan(&elected); err != nil {
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)`, cluster.BusPublisherLock).Scan(&elected); err != nil {
 		return Failf("reading pg_locks: %v", err)
 	}
 	var (

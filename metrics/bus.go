@@ -11,7 +11,7 @@ type BusStats struct {
 	FromDB        uint64 // events delivered from PostgreSQL by catch-ups
 	Duplicates    uint64 // messages for positions already delivered
 	CatchUps      uint64 // catch-ups after a possible gap
-	Subscriptions int    // rooms subscribed
+	Subscriptions int    // subjects subscribed
 	Position      int64
 	HeadAge       float64 // seconds since the last heartbeat of the publisher
 
@@ -27,7 +27,7 @@ var (
 	descBusDelivered  = desc("bus_events_delivered_total", "Events this node delivered, by source: nats (as they arrived) or postgres (catch-ups after a possible gap).", "source")
 	descBusDuplicates = desc("bus_duplicates_total", "Messages for positions already delivered (an event to several rooms of this node, a republication after a failover).")
 	descBusCatchUps   = desc("bus_catchups_total", "Reads of PostgreSQL after a possible gap: a new NATS connection, a slow consumer, an unconfirmed subscription, another publisher.")
-	descBusSubs       = desc("bus_subscriptions", "Rooms this node subscribes to on NATS (the rooms of its sockets, and realtime:internal).")
+	descBusSubs       = desc("bus_subscriptions", "Subjects this node subscribes to on NATS: the rooms of its sockets, realtime:internal and the publisher's heartbeats.")
 	descBusPosition   = desc("bus_position", "Stream position this node delivered through.")
 	descBusHeadAge    = desc("bus_heartbeat_age_seconds", "Seconds since the publisher's last heartbeat reached this node.")
 	descBusPublishing = desc("bus_publisher", "1 while this node is the elected bus publisher.")

@@ -146,13 +146,6 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 		return nil, err
 	}
 	s.metrics.SetListener(s.listener)
-	if cfg.Bus.URL != "" {
-		if s.fleet, err = s.newFleet(); err != nil {
-			return nil, err
-		}
-		ns.SetInterest(s.fleet.sub)
-		s.metrics.SetBus(s.fleet.stats, s.fleet.sub.Position)
-	}
 	if s.admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Cluster: s.cluster, Namespace: ns, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -176,6 +169,14 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 		NodeSilence: s.cluster.Silence(), Logger: log})
 	if err := s.setupAdminUI(); err != nil {
 		return nil, err
+	}
+	// Last: nothing after it fails, so the NATS connection it opens is never left behind.
+	if cfg.Bus.URL != "" {
+		if s.fleet, err = s.newFleet(); err != nil {
+			return nil, err
+		}
+		ns.SetInterest(s.fleet.sub)
+		s.metrics.SetBus(s.fleet.stats, s.fleet.sub.Position)
 	}
 	s.routes()
 	return s, nil
