@@ -238,20 +238,25 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	}
 }
 
-// start subscribes to the heartbeats and the Always rooms and reads the stream's head.
+// start subscribes to the heartbeats and the Always rooms and starts at the stream's head. It
+// does not wait for NATS: the first catch-up, once NATS confirms the subscriptions, reads what
+// was committed after that head.
 func (s *Subscriber) start(ctx context.Context) error {
+	s.mu.Lock()
 	for _, subject := range append([]string{s.head}, roomSubjects(s.cfg.Prefix, s.cfg.Always)...) {
 		sub, err := s.cfg.Conn.ChanSubscribe(subject, s.ch)
 		if err != nil {
+			s.mu.Unlock()
 			return err
 		}
 		s.always = append(s.always, sub)
 	}
-	s.dials = s.confirmSubscriptions(ctx)
+	s.mu.Unlock()
 	for ctx.Err() == nil {
 		head, err := s.readHead(ctx)
 		if err == nil {
 			s.pos.Store(head)
+			s.gap.Store(true)
 			s.started.Store(true)
 			s.log.WithField("position", head).Info("bus: delivering from NATS")
 			return nil

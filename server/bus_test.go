@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func TestReadyzAndMetricsCoverTheBus(t *testing.T) {
 			strings.Contains(m, "realtimed_bus_subscriptions 2") // realtime:internal and the heartbeats
 	})
 
+	before := metricValue(t, scrape(t, base), "realtimed_bus_catchups_total")
 	nats.Shutdown()
 	wait.UntilWithin(t, 20*time.Second, "not ready without NATS", func() bool {
 		code, r := getReady(t, h)
@@ -41,8 +43,24 @@ func TestReadyzAndMetricsCoverTheBus(t *testing.T) {
 		return code == http.StatusOK && r.Checks["bus"]
 	})
 	wait.UntilWithin(t, 20*time.Second, "a catch-up after the new connection", func() bool {
-		return !strings.Contains(scrape(t, base), "realtimed_bus_catchups_total 0")
+		return metricValue(t, scrape(t, base), "realtimed_bus_catchups_total") > before
 	})
+}
+
+// metricValue returns the value of an unlabelled metric in a scrape.
+func metricValue(t *testing.T, scraped, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(scraped, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in the metrics", name)
+	return 0
 }
 
 func scrape(t *testing.T, base string) string {

@@ -94,7 +94,8 @@ test("fleet chaos: NATS restarted, a node's NATS connection cut, kill -9 of a no
     }
     for (const node of alive) {
       const m = await metricsOf(node);
-      assert.ok(m.realtimed_bus_catchups_total >= 1, `node on port ${node.port} never caught up after NATS restarted`);
+      // One catch-up at start (the subscriptions' first confirmation), more after the restart.
+      assert.ok(m.realtimed_bus_catchups_total >= 2, `node on port ${node.port} never caught up after NATS restarted`);
     }
     const moved = clients.filter((x) => x.node === victim || x.node === publisher).length;
     console.log(`fleet chaos: ${events.length} events in ${stats.committed} transactions (${stats.failed} failed), ` +
