@@ -33,16 +33,6 @@ func quietLogger() logrus.FieldLogger {
 	return log
 }
 
-func newPool(t *testing.T, dbURL string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 func connect(t *testing.T, url string) *bus.Conn {
 	t.Helper()
 	c, err := bus.Connect(bus.Options{URL: url, ReconnectWait: 50 * time.Millisecond, Logger: quietLogger()})
@@ -332,7 +322,7 @@ type fleet struct {
 
 func newFleet(t *testing.T, users, chats []string) *fleet {
 	dbURL := pgtest.NewDatabase(t)
-	env := &fleet{nats: natstest.Start(t), pool: newPool(t, dbURL)}
+	env := &fleet{nats: natstest.Start(t), pool: pgtest.NewPool(t, dbURL)}
 	p, err := tcpproxy.New(env.nats.Addr())
 	if err != nil {
 		t.Fatal(err)

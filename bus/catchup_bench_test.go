@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/realtimed/realtimed/internal/pgtest"
 	"github.com/realtimed/realtimed/listener"
 )
@@ -16,11 +14,7 @@ import (
 // stream events scanned per second and the node's events delivered per second.
 func BenchmarkCatchUp(b *testing.B) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(b, pgtest.NewDatabase(b))
 	const events, users, mine = 20000, 10000, 1000
 	if _, err := pool.Exec(ctx, `SELECT realtime.publish('bench', ARRAY['u' || (i % $2)], '{}', '{"x":1}'::jsonb)
 		FROM generate_series(1, $1) i`, events, users); err != nil {
