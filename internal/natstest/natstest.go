@@ -15,11 +15,15 @@ import (
 // Server is an embedded NATS server.
 type Server struct {
 	port int
+	tune func(*server.Options)
 	srv  *server.Server
 }
 
 // Start starts a server on a free port; it stops when the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartWith(t, nil) }
+
+// StartWith starts a server whose options tune sets (users, TLS); it stops when the test ends.
+func StartWith(t testing.TB, tune func(*server.Options)) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -27,7 +31,7 @@ func Start(t testing.TB) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	s := &Server{port: port}
+	s := &Server{port: port, tune: tune}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +40,14 @@ func Start(t testing.TB) *Server {
 }
 
 // Run starts a server on host:port for a process that is not a test (cmd/realtime-nats).
-func Run(host string, port int) (*server.Server, error) {
-	srv, err := server.NewServer(&server.Options{Host: host, Port: port, NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
+func Run(host string, port int) (*server.Server, error) { return run(host, port, nil) }
+
+func run(host string, port int, tune func(*server.Options)) (*server.Server, error) {
+	opts := &server.Options{Host: host, Port: port, NoLog: true, NoSigs: true, MaxPayload: 8 << 20}
+	if tune != nil {
+		tune(opts)
+	}
+	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natstest: %w", err)
 	}
@@ -50,7 +60,7 @@ func Run(host string, port int) (*server.Server, error) {
 }
 
 func (s *Server) start() error {
-	srv, err := Run("127.0.0.1", s.port)
+	srv, err := run("127.0.0.1", s.port, s.tune)
 	if err != nil {
 		return err
 	}
