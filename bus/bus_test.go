@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -43,8 +44,27 @@ func connect(t *testing.T, url string) *bus.Conn {
 	return c
 }
 
+// logBuffer keeps a node's log lines, shown when its check fails.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // node is a subscriber standing for a realtimed node whose sockets are in rooms.
 type node struct {
+	logs  logBuffer
 	sub   *bus.Subscriber
 	rooms []string
 	late  []string // rooms joined while events flowed
@@ -73,8 +93,11 @@ func (n *node) delivered() []int64 {
 func startNode(t *testing.T, natsURL string, pool *pgxpool.Pool, rooms []string, tune func(*bus.SubscriberConfig)) *node {
 	t.Helper()
 	n := &node{rooms: rooms}
+	log := logrus.New()
+	log.SetOutput(&n.logs)
+	log.SetLevel(logrus.DebugLevel)
 	cfg := bus.SubscriberConfig{Conn: connect(t, natsURL), Pool: pool, Deliver: n.deliver, Always: []string{router.InternalRoom},
-		UserOf: router.UserOfRoom, Linger: 100 * time.Millisecond, Logger: quietLogger()}
+		UserOf: router.UserOfRoom, Linger: 100 * time.Millisecond, Logger: log}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -228,7 +251,8 @@ func checkExactly(t *testing.T, pool *pgxpool.Pool, n *node, all int) {
 	}
 	if !slices.Equal(got2, want) {
 		missing, extra := diff(want, got2)
-		t.Fatalf("delivered %d events, want %d: missing %v, not for the node %v", len(got2), len(want), head10(missing), head10(extra))
+		t.Fatalf("delivered %d events, want %d: missing %v, not for the node %v; first deliveries %v; the node's log:\n%s",
+			len(got2), len(want), head10(missing), head10(extra), head10(got), n.logs.String())
 	}
 	if len(after) >= all {
 		t.Fatalf("the node delivered all %d events: nothing was routed", all)

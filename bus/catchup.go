@@ -29,18 +29,17 @@ func (s *Subscriber) catchUp(ctx context.Context, why string) {
 	s.gap.Store(false)
 	s.dials = s.confirmSubscriptions(ctx)
 	s.dropped = s.droppedTotal()
-	users, rooms := s.filter()
-	var n int
+	var n, rooms int
 	for ctx.Err() == nil {
 		var err error
-		if n, err = s.readMissed(ctx, users, rooms); err == nil {
+		if n, rooms, err = s.readMissed(ctx); err == nil {
 			break
 		}
 		s.log.WithError(err).WithField("position", s.pos.Load()).Warn("bus: reading missed events from PostgreSQL failed; retrying")
 		sleep(ctx, time.Second)
 	}
 	s.log.WithFields(logrus.Fields{"why": why, "from": from, "to": s.pos.Load(), "events": n,
-		"rooms": len(users) + len(rooms), "took": time.Since(start).Round(time.Millisecond).String()}).Info("bus: caught up from PostgreSQL")
+		"rooms": rooms, "took": time.Since(start).Round(time.Millisecond).String()}).Info("bus: caught up from PostgreSQL")
 }
 
 // filter splits the rooms subscribed into user ids and other rooms, as realtime.events names
@@ -65,25 +64,30 @@ func (s *Subscriber) filter() (users, rooms []string) {
 	return users, rooms
 }
 
-// readMissed delivers the events after the position, up to the stream's head, for users and
-// rooms, then moves the position to the head. It returns how many events it delivered.
-func (s *Subscriber) readMissed(ctx context.Context, users, rooms []string) (int, error) {
+// readMissed delivers the events after the position, up to the stream's head, for the rooms
+// subscribed, then moves the position to the head. The rooms are read after the head: a room
+// whose subscription took effect before the head was read is among them (it is in the map
+// before it is subscribed), so none of its events up to the head can be passed over; a room
+// added later was joined after the head was read, and events committed before are not its
+// sockets'. It returns how many events it delivered and for how many rooms.
+func (s *Subscriber) readMissed(ctx context.Context) (int, int, error) {
 	head, err := s.readHead(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	users, rooms := s.filter()
 	n := 0
 	for {
 		after := s.pos.Load()
 		if after >= head {
-			return n, nil
+			return n, len(users) + len(rooms), nil
 		}
 		envs, err := s.read(ctx, listener.SelectEvents+` WHERE pos > $1 AND pos <= $2
 			AND (EXISTS (SELECT 1 FROM unnest(users) u WHERE u = ANY($3::text[]))
 			  OR EXISTS (SELECT 1 FROM unnest(rooms) r WHERE r = ANY($4::text[])))
 			ORDER BY pos LIMIT $5`, after, head, users, rooms, catchUpBatch)
 		if err != nil {
-			return n, fmt.Errorf("reading events after position %d: %w", after, err)
+			return n, 0, fmt.Errorf("reading events after position %d: %w", after, err)
 		}
 		for _, env := range envs {
 			if err := env.Validate(); err != nil {
@@ -98,7 +102,7 @@ func (s *Subscriber) readMissed(ctx context.Context, users, rooms []string) (int
 		}
 		if len(envs) < catchUpBatch {
 			s.pos.Store(max(s.pos.Load(), head))
-			return n, nil
+			return n, len(users) + len(rooms), nil
 		}
 	}
 }
