@@ -108,6 +108,19 @@ func Connect(o Options) (*Conn, error) {
 			entry.Warn("bus: NATS error")
 		}),
 	}
+	opts = append(opts, o.security()...)
+	nc, err := nats.Connect(o.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connecting to NATS: %w", err)
+	}
+	c.Conn = nc
+	return c, nil
+}
+
+// security returns the nats.go options for the credentials file and TLS files configured
+// (user and password, or tls://, come with the URL itself).
+func (o Options) security() []nats.Option {
+	var opts []nats.Option
 	if o.Creds != "" {
 		opts = append(opts, nats.UserCredentials(o.Creds))
 	}
@@ -117,12 +130,7 @@ func Connect(o Options) (*Conn, error) {
 	if o.Cert != "" || o.Key != "" {
 		opts = append(opts, nats.ClientCert(o.Cert, o.Key))
 	}
-	nc, err := nats.Connect(o.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("bus: connecting to NATS: %w", err)
-	}
-	c.Conn = nc
-	return c, nil
+	return opts
 }
 
 // Close drains nothing: it closes the connection (subscriptions end; the node's stream is
@@ -143,15 +151,7 @@ type ProbeResult struct {
 func Probe(o Options, prefix string, timeout time.Duration) (ProbeResult, error) {
 	var res ProbeResult
 	opts := []nats.Option{nats.Name("realtimed doctor"), nats.Timeout(timeout), nats.NoReconnect()}
-	if o.Creds != "" {
-		opts = append(opts, nats.UserCredentials(o.Creds))
-	}
-	if o.CA != "" {
-		opts = append(opts, nats.RootCAs(o.CA))
-	}
-	if o.Cert != "" || o.Key != "" {
-		opts = append(opts, nats.ClientCert(o.Cert, o.Key))
-	}
+	opts = append(opts, o.security()...)
 	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
 		return res, fmt.Errorf("connecting: %w", err)

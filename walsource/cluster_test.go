@@ -33,7 +33,7 @@ func TestInvalidatedSlot(t *testing.T) {
 		}
 	}
 	e := &env{url: url, db: database.MustParse(url), slot: "t_invalidated"}
-	t.Cleanup(func() { dropSlot(t, url, e.slot) })
+	t.Cleanup(func() { pgtest.DropSlot(t, url, e.slot) })
 	pool, err := e.db.NewPool(ctx, "walsource-test", 4)
 	if err != nil {
 		t.Fatal(err)

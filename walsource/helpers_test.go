@@ -38,7 +38,7 @@ func newEnvTB(t testing.TB, source string) *env {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	e := &env{url: url, db: db, slot: "t_" + hex.EncodeToString(b)}
-	t.Cleanup(func() { dropSlot(t, url, e.slot) })
+	t.Cleanup(func() { pgtest.DropSlot(t, url, e.slot) })
 	pool, err := db.NewPool(context.Background(), "walsource-test", 40)
 	if err != nil {
 		t.Fatal(err)
@@ -49,23 +49,6 @@ func newEnvTB(t testing.TB, source string) *env {
 		t.Fatal(err)
 	}
 	return e
-}
-
-// dropSlot drops the slot once no walsender streams it any more (a reader that stopped).
-func dropSlot(t testing.TB, url, slot string) {
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Errorf("dropping slot %s: %v", slot, err)
-		return
-	}
-	defer conn.Close(context.Background())
-	var lastErr error
-	if !wait.For(20*time.Second, func() bool {
-		_, lastErr = conn.Exec(context.Background(), `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot)
-		return lastErr == nil
-	}) {
-		t.Errorf("dropping slot %s: %v", slot, lastErr)
-	}
 }
 
 // readerConfig is a reader of e's slot, named app in pg_stat_activity (its lock and append

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -54,7 +53,7 @@ func TestServeWithTheWALSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	t.Cleanup(func() { dropSlot(t, dbURL, slot) })
+	t.Cleanup(func() { pgtest.DropSlot(t, dbURL, slot) })
 	node := startServe(t, "DATABASE_URL="+dbURL, "REALTIME_SOURCE=wal", "REALTIME_WAL_SLOT="+slot, "REALTIME_JWT_SECRET=s")
 	node.waitReady(t)
 	if body := node.get(t, "/readyz"); !strings.Contains(body, `"stream":true`) {
@@ -75,22 +74,5 @@ func TestServeWithTheWALSource(t *testing.T) {
 		if !strings.Contains(metrics, m) {
 			t.Fatalf("/metrics lacks %s", m)
 		}
-	}
-}
-
-// dropSlot drops the test's slot once the node that streamed it is gone.
-func dropSlot(t *testing.T, dbURL, slot string) {
-	conn, err := pgx.Connect(context.Background(), dbURL)
-	if err != nil {
-		t.Errorf("dropping slot %s: %v", slot, err)
-		return
-	}
-	defer conn.Close(context.Background())
-	var lastErr error
-	if !wait.For(20*time.Second, func() bool {
-		_, lastErr = conn.Exec(context.Background(), `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot)
-		return lastErr == nil
-	}) {
-		t.Errorf("dropping slot %s: %v", slot, lastErr)
 	}
 }
