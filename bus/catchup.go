@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/internal/pause"
 	"github.com/realtimed/realtimed/listener"
 )
 
@@ -36,7 +37,7 @@ func (s *Subscriber) catchUp(ctx context.Context, why string) {
 			break
 		}
 		s.log.WithError(err).WithField("position", s.pos.Load()).Warn("bus: reading missed events from PostgreSQL failed; retrying")
-		sleep(ctx, time.Second)
+		pause.For(ctx, time.Second)
 	}
 	s.log.WithFields(logrus.Fields{"why": why, "from": from, "to": s.pos.Load(), "events": n,
 		"rooms": rooms, "took": time.Since(start).Round(time.Millisecond).String()}).Info("bus: caught up from PostgreSQL")

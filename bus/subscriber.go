@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/internal/pause"
 	"github.com/realtimed/realtimed/listener"
 )
 
@@ -262,7 +263,7 @@ func (s *Subscriber) start(ctx context.Context) error {
 			return nil
 		}
 		s.log.WithError(err).Warn("bus: reading the stream's head failed; retrying")
-		sleep(ctx, time.Second)
+		pause.For(ctx, time.Second)
 	}
 	return ctx.Err()
 }
@@ -285,7 +286,7 @@ func (s *Subscriber) confirmSubscriptions(ctx context.Context) uint64 {
 			return dials
 		}
 		s.log.WithError(err).Debug("bus: waiting for NATS")
-		sleep(ctx, 250*time.Millisecond)
+		pause.For(ctx, 250*time.Millisecond)
 	}
 }
 
@@ -425,14 +426,5 @@ func isClosed(ch chan struct{}) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

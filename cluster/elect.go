@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/realtimed/realtimed/database"
+	"github.com/realtimed/realtimed/internal/pause"
 	"github.com/sirupsen/logrus"
 )
 
@@ -113,14 +115,14 @@ func (l *Leader) Run(ctx context.Context, work func(ctx context.Context) error) 
 			if ctx.Err() == nil {
 				l.log.WithError(err).Warn("cluster: cannot campaign; retrying")
 			}
-			sleep(ctx, l.cfg.Retry)
+			pause.For(ctx, l.cfg.Retry)
 			continue
 		}
 		if l.campaign(ctx, conn) {
 			l.lead(ctx, conn, work)
 		}
-		closeConn(conn)
-		sleep(ctx, l.cfg.Retry)
+		database.CloseConn(conn)
+		pause.For(ctx, l.cfg.Retry)
 	}
 }
 
@@ -134,7 +136,7 @@ func (l *Leader) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	if _, err := conn.Exec(cctx, `SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3`); err != nil {
-		closeConn(conn)
+		database.CloseConn(conn)
 		return nil, fmt.Errorf("setting keepalives: %w", err)
 	}
 	// PostgreSQL 12 and later also give up on unacknowledged writes (a peer that vanished).
@@ -159,7 +161,7 @@ func (l *Leader) campaign(ctx context.Context, conn *pgx.Conn) bool {
 		case got:
 			return true
 		}
-		if !sleep(ctx, l.cfg.Retry) {
+		if !pause.For(ctx, l.cfg.Retry) {
 			return false
 		}
 	}
@@ -206,22 +208,4 @@ func (l *Leader) stepDown(conn *pgx.Conn, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, l.cfg.Key)
-}
-
-func closeConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = conn.Close(ctx)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

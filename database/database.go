@@ -18,6 +18,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -162,4 +163,12 @@ func ParseSetting(v string) (*Config, error) {
 		return nil, ErrNoDatabase
 	}
 	return Parse(v)
+}
+
+// CloseConn closes conn, waiting at most a second for the server to hear of it (a connection
+// whose server is gone is closed anyway).
+func CloseConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/realtimed/realtimed/database"
 )
 
 // StartReplication starts streaming slot on rc as the reader does.
@@ -22,7 +23,7 @@ func CrashAfterAppend(ctx context.Context, cfg Config, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer closeConn(conn)
+	defer database.CloseConn(conn)
 	registerLSN(conn)
 	rc, err := r.start(ctx, conn)
 	if err != nil {

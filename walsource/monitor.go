@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/realtimed/realtimed/internal/pause"
 	"github.com/sirupsen/logrus"
 )
 
@@ -82,7 +83,7 @@ func (m *Monitor) Ready() bool { return m.Health().Ready() }
 func (m *Monitor) Run(ctx context.Context) {
 	for {
 		m.Check(ctx)
-		if !sleep(ctx, m.cfg.Interval) {
+		if !pause.For(ctx, m.cfg.Interval) {
 			return
 		}
 	}

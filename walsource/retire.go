@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/realtimed/realtimed/internal/pause"
 )
 
 // errRetired ends a retiring reader's stream once the slot can be dropped.
@@ -91,7 +92,7 @@ func dropSlot(ctx context.Context, conn *pgx.Conn, slot string) (bool, error) {
 			}
 			return dropped, nil
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !pause.For(ctx, 100*time.Millisecond) {
 			return false, ctx.Err()
 		}
 	}

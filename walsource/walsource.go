@@ -21,6 +21,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/realtimed/realtimed/cluster"
+	"github.com/realtimed/realtimed/database"
+	"github.com/realtimed/realtimed/internal/pause"
 )
 
 // Config configures a Reader. Zero values select the documented defaults.
@@ -152,7 +154,7 @@ func (r *Reader) term(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to append: %w", err)
 	}
-	defer closeConn(conn)
+	defer database.CloseConn(conn)
 	registerLSN(conn)
 	if r.cfg.Retire {
 		return r.retireTerm(ctx, conn)
@@ -162,7 +164,7 @@ func (r *Reader) term(ctx context.Context) error {
 			if !r.invalidated.Swap(true) {
 				r.log.WithError(err).Error("walsource: the replication slot is invalidated; no event reaches the stream until it is dropped (docs/delivery.md, \"The wal source\")")
 			}
-			sleep(ctx, 10*r.cfg.Retry)
+			pause.For(ctx, 10*r.cfg.Retry)
 		}
 		return err
 	}
@@ -241,7 +243,7 @@ func (r *Reader) start(ctx context.Context, conn *pgx.Conn) (*pgconn.PgConn, err
 		if err := r.terminateStale(ctx, conn); err != nil {
 			return nil, err
 		}
-		if !sleep(ctx, 250*time.Millisecond) {
+		if !pause.For(ctx, 250*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
@@ -271,22 +273,4 @@ func (r *Reader) terminateStale(ctx context.Context, conn *pgx.Conn) error {
 	}
 	r.terminated.Add(1)
 	return nil
-}
-
-func closeConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = conn.Close(ctx)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
