@@ -25,6 +25,11 @@ const (
 	StreamReaderLock int64 = 8243113893085555047
 	// BusPublisherLock elects the node that publishes the stream to the bus (REALTIME_BUS).
 	BusPublisherLock int64 = 8243113893085555048
+	// StreamAheadLock is held (session level, exclusively) by the wal reader while it hands
+	// events to its node before appending them (walsource, "delivering ahead"). While it is
+	// held, realtime.on_commit passes notify-source events to the reader as logical messages
+	// instead of drawing positions itself, so the reader's positions are the only ones.
+	StreamAheadLock int64 = 8243113893085555049
 )
 
 // Exclusive runs f in a transaction on pool unless another node holds key's lock

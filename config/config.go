@@ -95,6 +95,9 @@ type Config struct {
 	Source   string
 	WALSlot  string
 	WALStall time.Duration
+	// WALAhead: the wal reader's node delivers decoded events before their append commits
+	// (docs/delivery.md, "Delivering ahead"). Not in fleet mode.
+	WALAhead bool
 	Bus      Bus
 
 	// DBWait is how long commands wait for the database to accept connections (0: one attempt).
@@ -251,6 +254,8 @@ var Vars = []Var{
 		func(c *Config, v string) error { return setSlotName(&c.WALSlot, v) }},
 	{"REALTIME_WAL_STALL", "wal-stall", "30s", "In wal mode, /readyz turns false when WAL waits in the slot and its position has not moved for this long.",
 		func(c *Config, v string) error { return setDuration(&c.WALStall, v) }},
+	{"REALTIME_WAL_AHEAD", "wal-ahead", "true", "In wal mode without a bus, the node reading the slot delivers each event to its own clients as soon as it is decoded, with the position its append will give it, instead of after the append's commit and NOTIFY (docs/delivery.md, \"Delivering ahead\"). false: every node waits for the append.",
+		func(c *Config, v string) error { return setBool(&c.WALAhead, v) }},
 	{"REALTIME_BUS", "bus", "", "NATS server URL(s), comma-separated (nats://user:pass@host:4222, tls://… for TLS): fleet mode. One elected node publishes the stream to a subject per room; each node subscribes to the rooms of its own sockets only. Empty: every node reads the whole stream from PostgreSQL.",
 		func(c *Config, v string) error { return setBusURL(&c.Bus.URL, v) }},
 	{"REALTIME_BUS_PREFIX", "bus-prefix", "realtime", "First token of every NATS subject (<prefix>.room.<room>, <prefix>.head): deployments sharing a NATS server use different prefixes.",

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,7 +91,8 @@ const ApplicationName = "realtimed-listener"
 type Stats struct {
 	Delivered  uint64 // events handed to the handler
 	Skipped    uint64 // notifications that were not valid envelopes or named no event of the outbox, and invalid outbox rows
-	Duplicates uint64 // notifications already delivered by catch-up
+	Duplicates uint64 // notifications already delivered by catch-up or ahead
+	Ahead      uint64 // events delivered by Offer, before their append
 	CaughtUp   uint64 // events delivered from the outbox rather than from a notification
 	Reconnects uint64 // connections lost and re-established
 }
@@ -101,12 +103,15 @@ type Listener struct {
 	handle Handler
 	log    logrus.FieldLogger
 
-	started   bool // a start position is known (only touched by Run's goroutine)
+	started bool // a start position is known (only touched by Run's goroutine)
+	// deliverMu serializes handing events to the handler (Run's goroutine and Offer): lastPos
+	// only grows, and the handler sees positions in order, each once.
+	deliverMu sync.Mutex
 	lastPos   atomic.Int64
 	connected atomic.Bool
 	caughtUp  atomic.Bool
 
-	delivered, skipped, duplicates, fromOutbox, reconnects atomic.Uint64
+	delivered, skipped, duplicates, fromOutbox, reconnects, ahead atomic.Uint64
 }
 
 // New returns a listener that passes events to h.
@@ -131,7 +136,7 @@ func (l *Listener) Position() int64 { return l.lastPos.Load() }
 // Stats returns the listener's counters.
 func (l *Listener) Stats() Stats {
 	return Stats{
-		Delivered: l.delivered.Load(), Skipped: l.skipped.Load(), Duplicates: l.duplicates.Load(),
+		Delivered: l.delivered.Load(), Skipped: l.skipped.Load(), Duplicates: l.duplicates.Load(), Ahead: l.ahead.Load(),
 		CaughtUp: l.fromOutbox.Load(), Reconnects: l.reconnects.Load(),
 	}
 }
@@ -333,7 +338,7 @@ func (l *Listener) onEnvelope(ctx context.Context, conn *pgx.Conn, env *Envelope
 		}
 		if err := full.validate(); err != nil {
 			l.skip(fmt.Errorf("outbox row at position %d: %w", env.Pos, err), payload)
-			l.lastPos.Store(env.Pos)
+			l.passOver(env.Pos)
 			return nil
 		}
 		env = full
@@ -350,11 +355,52 @@ func (l *Listener) skip(err error, payload string) {
 	l.log.WithError(err).WithField("notification", payload).Warn("listener: skipped a notification")
 }
 
-// deliver hands an event to the handler. The position is published first (see Position).
+// deliver hands an event to the handler unless its position was delivered already (by Offer
+// meanwhile). The position is published first (see Position).
 func (l *Listener) deliver(env *Envelope) {
+	l.deliverMu.Lock()
+	defer l.deliverMu.Unlock()
+	if env.Pos <= l.lastPos.Load() {
+		l.duplicates.Add(1)
+		return
+	}
 	l.lastPos.Store(env.Pos)
 	l.handle(env)
 	l.delivered.Add(1)
+}
+
+// passOver moves the last delivered position to pos (an invalid event passed over), unless
+// the stream is past it already.
+func (l *Listener) passOver(pos int64) {
+	l.deliverMu.Lock()
+	defer l.deliverMu.Unlock()
+	if pos > l.lastPos.Load() {
+		l.lastPos.Store(pos)
+	}
+}
+
+// Offer delivers events the node's wal reader decoded, numbered with the positions their
+// append will give them, before the append has committed (walsource.Config.Ahead;
+// docs/delivery.md, "Delivering ahead"). They are delivered only when they continue the stream
+// exactly (the first follows the last delivered position) and the listener has caught up;
+// otherwise they are dropped and arrive again through the stream after their append. envs
+// must be contiguous. Offer reports whether it delivered them.
+func (l *Listener) Offer(envs []*Envelope) bool {
+	if len(envs) == 0 || !l.caughtUp.Load() {
+		return false
+	}
+	l.deliverMu.Lock()
+	defer l.deliverMu.Unlock()
+	if envs[0].Pos != l.lastPos.Load()+1 {
+		return false
+	}
+	for _, env := range envs {
+		l.lastPos.Store(env.Pos)
+		l.handle(env)
+	}
+	l.delivered.Add(uint64(len(envs)))
+	l.ahead.Add(uint64(len(envs)))
+	return true
 }
 
 const selectEvents = SelectEvents
@@ -381,7 +427,7 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn, through int64) e
 			if err := env.validate(); err != nil {
 				l.skipped.Add(1)
 				l.log.WithError(err).WithField("position", env.Pos).Warn("listener: skipped an outbox row that is not a valid event")
-				l.lastPos.Store(env.Pos)
+				l.passOver(env.Pos)
 				continue
 			}
 			l.fromOutbox.Add(1)

@@ -56,7 +56,7 @@ var (
 	descLPosition   = desc("listener_position", "Position of the last event the listener delivered.")
 	descLReconnects = desc("listener_reconnects_total", "Listener connections lost and re-established.")
 	descLSkipped    = desc("listener_skipped_total", "Notifications that were not valid envelopes, or references to missing rows.")
-	descLDuplicates = desc("listener_duplicates_total", "Notifications already delivered by catch-up.")
+	descLDuplicates = desc("listener_duplicates_total", "Notifications of positions already delivered (by catch-up, or ahead of the append by the wal reader of this node).")
 	descLCaughtUp   = desc("listener_caught_up_events_total", "Events delivered from the outbox rather than from a notification.")
 	descDBUp        = desc("database_up", "1 when the scrape-time database query succeeded.")
 	descHead        = desc("outbox_head_position", "Highest committed position in the outbox (realtime.events).")

@@ -78,6 +78,12 @@ type Config struct {
 	// MaxWait is how long a restore may wait for its batch before it is refused with
 	// socketio.ErrRetryLater. Zero means 10s.
 	MaxWait time.Duration
+	// AheadWindow is how far past the stream's last drawn position a client's offset may be
+	// and still be waited for (socketio.ErrRetryLater: the client comes back with the same
+	// offset) instead of not recovered: with the wal source the reading node delivers events
+	// before their append (docs/delivery.md, "Delivering ahead"), so a client may hold an offset
+	// the stream reaches a moment later. Zero: such offsets are not recovered.
+	AheadWindow int64
 	// Logger receives failures and, at debug level, recoveries. Nil means logrus' standard
 	// logger.
 	Logger logrus.FieldLogger

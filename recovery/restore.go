@@ -32,6 +32,7 @@ type restoreReq struct {
 	done   chan restored
 
 	// filled in by the batch
+	ahead bool // the offset is ahead of the stream, within Config.AheadWindow: retry later
 	sess  *session
 	after int64
 	chats []admitted
@@ -99,6 +100,11 @@ func (st *Store) restoreBatch(batch []*restoreReq) {
 		"acquire": acquired.Sub(start).String(), "read": read.Sub(acquired).String(), "check": checked.Sub(read).String(),
 		"claim": time.Since(checked).String()}).Debug("recovery: batch restored")
 	for _, r := range reqs {
+		if r.ahead {
+			st.stats.retryLater.Add(1)
+			r.retryLater("offset %d is ahead of the appended stream: delivered ahead of its append", r.after)
+			continue
+		}
 		if !claimed[r.pid] {
 			st.stats.notRecovered.Add(1)
 			r.answer(nil, nil)
@@ -195,6 +201,9 @@ func (st *Store) readSessions(ctx context.Context, conn *pgxpool.Conn, reqs []*r
 		switch {
 		case after < pruned:
 			r.log.WithFields(logrus.Fields{"after": after, "pruned_through": pruned}).Info("recovery: the missed events were pruned; not recovered")
+			continue
+		case after > drawn && after-drawn <= st.cfg.AheadWindow:
+			r.ahead = true
 			continue
 		case after > drawn:
 			r.log.WithFields(logrus.Fields{"after": after, "head": drawn}).Info("recovery: an offset beyond the stream; not recovered")

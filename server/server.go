@@ -154,6 +154,7 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 			Pool: pools.connect, Writes: pool, Node: s.cluster.Node(), Window: cfg.RecoveryWindow,
 			NodeSilence: s.cluster.Silence(), Position: s.Position, Encode: s.router.Encode,
 			Membership: s.router.Membership(), Admit: s.router.AdmitChat, Logger: log,
+			AheadWindow: aheadWindow(cfg),
 		})
 		if err != nil {
 			return nil, err

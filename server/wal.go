@@ -7,6 +7,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sirupsen/logrus"
 
+	"github.com/realtimed/realtimed/config"
+	"github.com/realtimed/realtimed/listener"
 	"github.com/realtimed/realtimed/metrics"
 	"github.com/realtimed/realtimed/walsource"
 )
@@ -49,8 +51,13 @@ func (s *Server) prepareSource(ctx context.Context) error {
 
 func (s *Server) newWAL(retire bool) error {
 	db := s.cfg.DB
+	var ahead func([]*listener.Envelope)
+	if s.cfg.WALAhead && s.cfg.Bus.URL == "" {
+		ahead = func(envs []*listener.Envelope) { s.listener.Offer(envs) }
+	}
 	reader, err := walsource.New(walsource.Config{
 		Slot:    s.cfg.WALSlot,
+		Ahead:   ahead,
 		Connect: db.Connector("realtimed-wal-reader"),
 		ConnectReplication: func(ctx context.Context) (*pgconn.PgConn, error) {
 			return db.ConnectReplication(ctx, walsource.ApplicationName)
@@ -81,7 +88,7 @@ func (w *walParts) stats() metrics.WALStats {
 	st := w.reader.Stats()
 	h := w.monitor.Health()
 	return metrics.WALStats{SlotLagBytes: h.Slot.LagBytes, DecodeLagSeconds: st.DecodeLag.Seconds(),
-		Appended: st.Appended, Elected: w.reader.Leading(), Advancing: h.Ready()}
+		Appended: st.Appended, Offered: st.Offered, Elected: w.reader.Leading(), Advancing: h.Ready()}
 }
 
 // run runs the reader and the monitor until ctx ends.
@@ -97,4 +104,14 @@ func (w *walParts) run(ctx context.Context) {
 	}
 	w.reader.Run(ctx)
 	<-done
+}
+
+// aheadWindow is how far ahead of the appended stream a recovering client's offset may be
+// (recovery.Config.AheadWindow): with the wal source, the reading node may have delivered events
+// that are still being appended (docs/delivery.md, "Delivering ahead").
+func aheadWindow(cfg config.Config) int64 {
+	if cfg.Source != walsource.SourceWAL {
+		return 0
+	}
+	return 100000
 }

@@ -25,6 +25,7 @@ type txn struct {
 	commitLSN pglogrepl.LSN // where the commit record begins: with the index, an event's identity
 	endLSN    pglogrepl.LSN // where the transaction ends: the slot may be confirmed up to it
 	committed time.Time
+	pos       int64 // the position of its first event when offered ahead, else 0
 	events    []event
 }
 

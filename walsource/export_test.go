@@ -52,7 +52,7 @@ func CrashAfterAppend(ctx context.Context, cfg Config, n int) (int, error) {
 		if t == nil || len(t.events) == 0 {
 			continue
 		}
-		res, err := appendBatch(ctx, conn, []*txn{t})
+		res, err := appendBatch(ctx, conn, []*txn{t}, aheadRequest{})
 		if err != nil {
 			return events, fmt.Errorf("appending: %w", err)
 		}

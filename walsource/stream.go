@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/sirupsen/logrus"
+
+	"github.com/realtimed/realtimed/listener"
 )
 
 // startReplication starts streaming slot with pgoutput: protocol version 1 (whole transactions
@@ -44,6 +46,13 @@ type stream struct {
 	nextStatus time.Time
 	retire     *retirement     // non-nil when draining the slot to drop it
 	inflight   chan appendDone // the append running beside the stream, or nil
+
+	// Delivering ahead (Config.Ahead).
+	ahead   bool          // the append connection holds cluster.StreamAheadLock
+	offer   bool          // decoded transactions are numbered and offered as they arrive
+	broken  bool          // an append numbered an offered transaction differently: never offer again
+	nextPos int64         // the position the next offered event takes
+	mark    pglogrepl.LSN // transactions at or below it are appended already
 }
 
 // run receives until ctx ends or the stream fails. Appending runs beside receiving (one batch
@@ -52,19 +61,57 @@ type stream struct {
 func (s *stream) run(ctx context.Context) error {
 	err := s.loop(ctx)
 	if s.inflight != nil {
-		<-s.inflight // the append connection is closed after this returns
+		d := <-s.inflight // the append connection is closed after this returns
 		s.inflight = nil
+		if d.err == nil {
+			s.noteAppend(d.res)
+		}
+	}
+	if ctx.Err() != nil {
+		s.appendDecoded()
 	}
 	return err
 }
 
+// appendDecoded appends, when the reader stops, what it has decoded and not appended yet, so
+// that no event it delivered ahead waits for another reader (which could number it
+// differently if the source has been switched back to notify meanwhile). Failing that (the
+// database is gone), the next reader appends them from the slot.
+func (s *stream) appendDecoded() {
+	if len(s.pending) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	res, err := appendBatch(ctx, s.conn, s.pending, aheadRequest{holding: s.ahead})
+	if err != nil {
+		s.r.log.WithError(err).Warn("walsource: appending the decoded events on the way out failed; the next reader appends them")
+		return
+	}
+	s.pending = nil
+	s.r.appended.Add(uint64(res.events))
+	s.confirmed = max(s.confirmed, res.endLSN)
+	_ = s.status(false)
+}
+
 func (s *stream) loop(ctx context.Context) error {
 	s.nextStatus = time.Now().Add(s.r.cfg.StatusInterval)
+	// Reads wait until the connection's read deadline (set before each one) rather than a
+	// context's: a context per message costs a timer and a goroutine, which at tens of thousands
+	// of messages a second is most of the loop. Stopping moves the deadline to now.
+	conn := s.rc.Conn()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
 	for {
-		rctx, cancel := context.WithDeadline(ctx, s.deadline())
-		msg, err := s.rc.ReceiveMessage(rctx)
-		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := conn.SetReadDeadline(s.deadline()); err != nil {
+			return fmt.Errorf("setting the replication connection's read deadline: %w", err)
+		}
+		msg, err := s.rc.ReceiveMessage(context.Background())
 		now := time.Now()
+		paused := false
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -72,13 +119,14 @@ func (s *stream) loop(ctx context.Context) error {
 			if !pgconn.Timeout(err) {
 				return fmt.Errorf("receiving from the replication slot: %w", err)
 			}
+			paused = true
 		} else if err := s.handle(msg, now); err != nil {
 			return err
 		}
 		if err := s.collect(false); err != nil {
 			return err
 		}
-		if len(s.pending) > 0 && (err != nil || s.pendingEvents >= s.r.cfg.MaxBatch || now.Sub(s.pendingSince) >= s.r.cfg.MaxDelay) {
+		if s.due(now, paused) {
 			if err := s.flush(ctx); err != nil {
 				return err
 			}
@@ -94,6 +142,25 @@ func (s *stream) loop(ctx context.Context) error {
 	}
 }
 
+// due reports whether the pending transactions are to be appended now: when they fill a batch
+// (then the stream waits for the append in flight, if any), or, once no append is in flight,
+// when the stream paused or the oldest waited MaxDelay. While an append runs, the stream keeps
+// receiving (and delivering ahead) and the next batch grows.
+func (s *stream) due(now time.Time, paused bool) bool {
+	switch {
+	case len(s.pending) == 0:
+		return false
+	case s.pendingEvents >= s.r.cfg.MaxBatch:
+		return true
+	case s.inflight != nil:
+		return false
+	}
+	return paused || now.Sub(s.pendingSince) >= s.r.cfg.MaxDelay
+}
+
+// appendTimeout bounds one append.
+const appendTimeout = 10 * time.Second
+
 // appendDone is the outcome of an append running beside the stream.
 type appendDone struct {
 	res appended
@@ -107,10 +174,15 @@ func (s *stream) flush(ctx context.Context) error {
 	}
 	batch := s.pending
 	s.pending, s.pendingEvents = nil, 0
+	// Nothing offered ahead stays unappended once this batch is: the lock may go.
+	req := aheadRequest{take: s.r.cfg.Ahead != nil && s.retire == nil, holding: s.ahead, release: !s.offer}
 	done := make(chan appendDone, 1)
 	s.inflight = done
 	go func() {
-		res, err := appendBatch(ctx, s.conn, batch)
+		// A stopping reader lets the append in flight finish (see appendDecoded).
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+		defer cancel()
+		res, err := appendBatch(actx, s.conn, batch, req)
 		done <- appendDone{res, err}
 	}()
 	return nil
@@ -136,6 +208,7 @@ func (s *stream) collect(wait bool) error {
 	if d.err != nil {
 		return d.err
 	}
+	s.noteAppend(d.res)
 	s.confirmed = max(s.confirmed, d.res.endLSN)
 	if d.res.events > 0 {
 		s.r.appended.Add(uint64(d.res.events))
@@ -144,6 +217,48 @@ func (s *stream) collect(wait bool) error {
 		s.r.log.WithFields(logrus.Fields{"events": d.res.events, "through": d.res.through}).Debug("walsource: appended a batch")
 	}
 	return s.status(false)
+}
+
+// noteAppend follows what an append found: whether this connection holds
+// cluster.StreamAheadLock and the source is wal (then decoded transactions are offered ahead,
+// numbered from the stream's head on, starting with those already waiting), how far the stream
+// is appended.
+func (s *stream) noteAppend(res appended) {
+	s.ahead = res.ahead
+	s.mark = max(s.mark, res.mark)
+	if res.mismatch && !s.broken {
+		s.broken = true
+		s.r.log.WithField("through", res.through).Error("walsource: an append numbered events offered ahead differently; no longer delivering ahead (please report this)")
+	}
+	switch {
+	case res.source == "": // nothing was read: nothing changes
+	case res.source != SourceWAL || !s.ahead || s.broken:
+		s.offer = false
+	case !s.offer:
+		s.offer = true
+		s.nextPos = res.head + 1
+		for _, t := range s.pending {
+			s.offerAhead(t)
+		}
+	}
+}
+
+// offerAhead numbers a decoded transaction's events with the positions its append will give
+// them and hands them to Config.Ahead. Transactions without events or appended already (a
+// replay) take no position.
+func (s *stream) offerAhead(t *txn) {
+	if len(t.events) == 0 || t.commitLSN <= s.mark {
+		return
+	}
+	t.pos = s.nextPos
+	envs := make([]*listener.Envelope, len(t.events))
+	for i, e := range t.events {
+		envs[i] = &listener.Envelope{Pos: t.pos + int64(i), Event: e.Event, Users: nonNil(e.Users),
+			Rooms: nonNil(e.Rooms), Payload: e.Payload, TS: t.committed.UnixMicro()}
+	}
+	s.nextPos += int64(len(t.events))
+	s.r.offered.Add(uint64(len(envs)))
+	s.r.cfg.Ahead(envs)
 }
 
 // idle reports whether nothing decoded waits to be appended or is being appended.
@@ -251,6 +366,9 @@ func (s *stream) add(t *txn, now time.Time) {
 	}
 	s.pending = append(s.pending, t)
 	s.pendingEvents += len(t.events)
+	if s.offer {
+		s.offerAhead(t)
+	}
 }
 
 // status reports the confirmed position to the server; with reply, it asks for a keepalive

@@ -21,7 +21,10 @@ func TestSwitchNotifyToWALAndBackUnderWriters(t *testing.T) {
 	if prev, err := walsource.SetSource(ctx, e.pool, walsource.SourceWAL, e.slot); err != nil || prev != walsource.SourceNotify {
 		t.Fatalf("SetSource(wal) = %q, %v", prev, err)
 	}
-	a, stopA := e.startReader(t, e.readerConfig("walsource-test-a"))
+	o := newOffers(t)
+	cfgA := e.readerConfig("walsource-test-a")
+	cfgA.Ahead = o.hook
+	a, stopA := e.startReader(t, cfgA)
 	wait.Until(t, "events through wal", func() bool { return a.Stats().Appended > 100 })
 
 	// wal → notify: the nodes restart with the notify source; one drains the slot and drops it.
@@ -42,6 +45,7 @@ func TestSwitchNotifyToWALAndBackUnderWriters(t *testing.T) {
 	e.waitCount(t, committed)
 	rows := e.rows(t)
 	checkOrder(t, rows)
+	o.check(t, rows)
 	var viaWAL int
 	for _, r := range rows {
 		if r.lsn != nil {

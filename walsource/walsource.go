@@ -2,11 +2,13 @@
 // elected under cluster.StreamReaderLock streams a persistent logical replication slot
 // (pgoutput, messages 'true'), decodes the transactional messages realtime.publish writes
 // (prefix 'realtime'), groups them by commit and appends them to realtime.events in commit
-// order: positions drawn under cluster.StreamOrderLock, one COPY per batch, one NOTIFY per
-// batch. The slot's position is confirmed only once the batch's transaction has committed, and
-// appending is idempotent (each event is identified by its transaction's commit LSN and its
-// index in it, and transactions at or below realtime.settings 'wal_appended_lsn' are passed
-// over), so a crash anywhere loses and duplicates nothing.
+// order: positions numbered on from the stream's head under cluster.StreamOrderLock, one COPY
+// per batch, one NOTIFY per batch. The slot's position is confirmed only once the batch's
+// transaction has committed, and appending is idempotent (each event is identified by its
+// transaction's commit LSN and its index in it, and transactions at or below realtime.settings
+// 'wal_appended_lsn' are passed over), so a crash anywhere loses and duplicates nothing. Since
+// positions follow from what is durable, a replay numbers events the same, which lets the
+// reader's node deliver them before their append (Config.Ahead).
 package walsource
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/realtimed/realtimed/cluster"
 	"github.com/realtimed/realtimed/database"
 	"github.com/realtimed/realtimed/internal/pause"
+	"github.com/realtimed/realtimed/listener"
 )
 
 // Config configures a Reader. Zero values select the documented defaults.
@@ -54,6 +57,13 @@ type Config struct {
 	// it appends the slot's remaining messages, then drops the slot and stops (docs/delivery.md,
 	// "Switching sources"). Without a slot it does nothing.
 	Retire bool
+	// Ahead, when set, receives each decoded transaction's events as soon as it arrives, with
+	// the positions its append will give them, before the append (docs/delivery.md, "Delivering
+	// ahead"): the node's listener (listener.Listener.Offer) delivers them without waiting for
+	// the append's commit and NOTIFY. It runs on the stream's goroutine and must not block. The
+	// envelopes have no ID (the append draws it). Nil: events reach nodes through their
+	// listeners only.
+	Ahead func(envs []*listener.Envelope)
 	// Logger receives elections, failures and the slot's state. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
 }
@@ -86,6 +96,7 @@ func (c Config) withDefaults() Config {
 // Stats are the reader's counters since it started.
 type Stats struct {
 	Appended    uint64        // events appended to realtime.events
+	Offered     uint64        // events handed to Config.Ahead before their append
 	Batches     uint64        // batches appended
 	DecodeLag   time.Duration // append time - commit time of the last transaction appended
 	Invalidated bool          // the slot was invalidated (wal_status lost)
@@ -100,6 +111,7 @@ type Reader struct {
 	leader *cluster.Leader
 
 	appended, batches atomic.Uint64
+	offered           atomic.Uint64
 	decodeLag         atomic.Int64
 	invalidated       atomic.Bool
 	retired           atomic.Bool
@@ -132,7 +144,7 @@ func (r *Reader) Leading() bool { return r.leader.Leading() }
 // Stats returns the reader's counters.
 func (r *Reader) Stats() Stats {
 	return Stats{
-		Appended: r.appended.Load(), Batches: r.batches.Load(),
+		Appended: r.appended.Load(), Offered: r.offered.Load(), Batches: r.batches.Load(),
 		DecodeLag: time.Duration(r.decodeLag.Load()), Invalidated: r.invalidated.Load(),
 		Retired: r.retired.Load(), Terminated: r.terminated.Load(),
 	}

@@ -1,0 +1,56 @@
+package listener_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/realtimed/realtimed/listener"
+)
+
+// TestOfferDeliversOnlyTheNextPositions: events offered ahead (the wal reader's node) are
+// delivered when they continue the stream exactly; the same positions arriving later through
+// the stream are not delivered again; offers that do not continue the stream are refused.
+func TestOfferDeliversOnlyTheNextPositions(t *testing.T) {
+	f := start(t, nil)
+	f.publish(t, "first", `{"n":1}`)
+	first := f.got.waitFor(t, 1)[0]
+
+	ahead := func(pos int64, event string) *listener.Envelope {
+		return &listener.Envelope{Pos: pos, Event: event, Users: []string{"u1"}, Rooms: []string{}, Payload: json.RawMessage(`{}`)}
+	}
+	if f.l.Offer([]*listener.Envelope{ahead(first.Pos+2, "gap")}) {
+		t.Fatal("an offer after a gap was delivered")
+	}
+	if !f.l.Offer([]*listener.Envelope{ahead(first.Pos+1, "ahead-1"), ahead(first.Pos+2, "ahead-2")}) {
+		t.Fatal("offers continuing the stream were refused")
+	}
+	if f.l.Offer([]*listener.Envelope{ahead(first.Pos+2, "again")}) {
+		t.Fatal("an offer of a delivered position was delivered again")
+	}
+	if got := f.l.Position(); got != first.Pos+2 {
+		t.Fatalf("Position() = %d after the offers, want %d", got, first.Pos+2)
+	}
+
+	// The stream brings positions first+1 and first+2 (here, with the notify source, two other
+	// events take them): passed over as delivered. The next one is delivered.
+	f.publish(t, "second", `{"n":2}`)
+	f.publish(t, "third", `{"n":3}`)
+	f.publish(t, "fourth", `{"n":4}`)
+	evs := f.got.waitFor(t, 4)
+	names := []string{}
+	for _, e := range evs {
+		names = append(names, e.Event)
+	}
+	want := []string{"first", "ahead-1", "ahead-2", "fourth"}
+	if len(names) != len(want) {
+		t.Fatalf("delivered %v, want %v", names, want)
+	}
+	for i := range want {
+		if names[i] != want[i] || evs[i].Pos != first.Pos+int64(i) {
+			t.Fatalf("delivered %v (positions from %d), want %v at consecutive positions", names, evs[0].Pos, want)
+		}
+	}
+	if st := f.l.Stats(); st.Ahead != 2 || st.Duplicates < 2 {
+		t.Fatalf("stats %+v: want Ahead 2 and at least 2 duplicates", st)
+	}
+}

@@ -1,0 +1,46 @@
+-- Delivering ahead (docs/delivery.md, "The wal source"): the wal reader hands decoded events to
+-- its node before appending them, with the positions the append will give them. Positions are
+-- therefore a function of what is durable: the append numbers the transactions after
+-- 'wal_appended_lsn' from the highest position the stream has (or has pruned) on, in commit
+-- order, so that a replay after any crash numbers them the same. Nothing else may take a
+-- position meanwhile: while the reader holds advisory lock 8243113893085555049
+-- (cluster.StreamAheadLock) on its appending connection, realtime.on_commit hands an outbox row
+-- (an event published with the notify source just before a switch to wal, or in a transaction
+-- that began before it) to the reader as a logical message and deletes the row, instead of
+-- drawing a position. Otherwise on_commit is 0010's.
+CREATE OR REPLACE FUNCTION realtime.on_commit()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    new_pos bigint;
+    committed timestamptz;
+    head text := '{"id":' || NEW.id || ',"pos":';
+    tail text := ',"event":' || to_json(NEW.event)::text || ',"users":' || to_json(NEW.users)::text ||
+                 ',"rooms":' || to_json(NEW.rooms)::text || ',"payload":' || NEW.payload::text || '}';
+    ts text;
+    envelope text;
+BEGIN
+    -- 'realtime' in ASCII: one lock for the whole stream, held until this transaction has
+    -- committed and become visible. Positions are therefore handed out in commit order.
+    PERFORM pg_advisory_xact_lock(8243113893085555045);
+    IF NOT pg_try_advisory_xact_lock_shared(8243113893085555049) THEN
+        PERFORM pg_logical_emit_message(true, 'realtime',
+            '{"event":' || to_json(NEW.event)::text || ',"users":' || to_json(NEW.users)::text ||
+            ',"rooms":' || to_json(NEW.rooms)::text || ',"payload":' || NEW.payload::text || '}');
+        DELETE FROM realtime.events WHERE id = NEW.id;
+        RETURN NULL;
+    END IF;
+    new_pos := nextval('realtime.events_pos_seq');
+    committed := clock_timestamp();
+    UPDATE realtime.events SET pos = new_pos, committed_at = committed WHERE id = NEW.id;
+    ts := ',"ts":' || (extract(epoch FROM committed) * 1000000)::bigint;
+    envelope := head || new_pos || ts || tail;
+    -- NOTIFY refuses payloads of 8000 bytes or more (and fails the transaction): send a reference.
+    IF octet_length(envelope) >= 8000 THEN
+        envelope := head || new_pos || ts || ',"ref":true}';
+    END IF;
+    PERFORM pg_notify('realtime', envelope);
+    RETURN NULL;
+END;
+$$;
