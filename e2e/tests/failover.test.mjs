@@ -12,6 +12,7 @@ import { createFamily, eventSource, eventually, sleep, startServer, tokenFor } f
 import { rand, slotReader, startWriters } from "../lib/load.mjs";
 import { startSwitch } from "../lib/tcpswitch.mjs";
 import { addressedTo, connectRecording, expectExactly, outbox } from "../lib/recovery.mjs";
+import { scrape } from "../lib/ops.mjs";
 
 test("kill -9 of a node under load: its clients recover on the other node, nothing lost or repeated", async () => {
   const env = { REALTIME_LOG_LEVEL: "info" };
@@ -45,6 +46,12 @@ test("kill -9 of a node under load: its clients recover on the other node, nothi
       Math.random() < 0.75 ? { users: [users[rand(0, users.length - 1)]], rooms: [] } : { users: [], rooms: [`chat:${chat}`] },
     );
     await sleep(2000);
+    if (wal) {
+      // The slot's reader delivers ahead of its appends (REALTIME_WAL_AHEAD, on by default): its
+      // clients hold positions the stream may not have yet when it dies.
+      const ahead = (await scrape(first))["realtimed_wal_events_ahead_total"];
+      assert.ok(ahead > 0, `the reading node delivered ${ahead} events ahead`);
+    }
     proxy.setTarget(second.port);
     const killed = Date.now();
     first.child.kill("SIGKILL");
