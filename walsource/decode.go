@@ -54,8 +54,8 @@ func (a *assembler) feed(data []byte) (*txn, error) {
 		if a.open == nil {
 			return nil, fmt.Errorf("a realtime message at %s outside a transaction", m.LSN)
 		}
-		var e event
-		if err := json.Unmarshal(m.Content, &e); err != nil || e.Event == "" || len(e.Payload) == 0 {
+		e, ok := decodeEvent(m.Content)
+		if !ok {
 			a.skipped++
 			return nil, nil
 		}

@@ -1,3 +1,5 @@
+-- Migration 0080: delivering ahead (realtime.on_commit) and a cheaper realtime.publish.
+--
 -- Delivering ahead (docs/delivery.md, "The wal source"): the wal reader hands decoded events to
 -- its node before appending them, with the positions the append will give them. Positions are
 -- therefore a function of what is durable: the append numbers the transactions after
@@ -42,5 +44,48 @@ BEGIN
     END IF;
     PERFORM pg_notify('realtime', envelope);
     RETURN NULL;
+END;
+$$;
+
+-- realtime.publish as in 0060, with the payload turned into text once (for its size and for the
+-- message) instead of twice: about a third of the function's own time with the wal source.
+CREATE OR REPLACE FUNCTION realtime.publish(event text, users text[], rooms text[], payload jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    recipients_users text[] := coalesce(array_remove(users, NULL), '{}');
+    recipients_rooms text[] := coalesce(array_remove(rooms, NULL), '{}');
+    body text := coalesce(payload, '{}'::jsonb)::text;
+    max_bytes bigint;
+    mode text;
+    size bigint;
+    new_id bigint;
+BEGIN
+    IF cardinality(recipients_users) = 0 AND cardinality(recipients_rooms) = 0 THEN
+        RETURN NULL;
+    END IF;
+    IF event IS NULL OR event = '' THEN
+        RAISE EXCEPTION 'realtime.publish: the event name is empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT value::bigint INTO max_bytes FROM realtime.settings WHERE key = 'max_event_bytes';
+    SELECT value INTO mode FROM realtime.settings WHERE key = 'source';
+    size := octet_length(body);
+    IF max_bytes IS NOT NULL AND size > max_bytes THEN
+        RAISE EXCEPTION 'realtime.publish: payload of event "%" is % bytes, over the limit of % bytes',
+            event, size, max_bytes
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Publish less (an id the client can fetch) or raise REALTIME_MAX_EVENT_BYTES.';
+    END IF;
+    IF mode = 'wal' THEN
+        RETURN (pg_logical_emit_message(true, 'realtime',
+            '{"event":' || to_json(event)::text || ',"users":' || to_json(recipients_users)::text ||
+            ',"rooms":' || to_json(recipients_rooms)::text || ',"payload":' || body || '}') - '0/0'::pg_lsn)::bigint;
+    END IF;
+    INSERT INTO realtime.events (event, users, rooms, payload)
+    VALUES (event, recipients_users, recipients_rooms, coalesce(payload, '{}'::jsonb))
+    RETURNING id INTO new_id;
+    RETURN new_id;
 END;
 $$;
