@@ -36,6 +36,10 @@ type node struct {
 func startNode(t *testing.T, env map[string]string, poolParams ...string) *node {
 	t.Helper()
 	dbURL := pgtest.NewDatabase(t)
+	if slot := env["REALTIME_WAL_SLOT"]; slot != "" {
+		// Dropped once the node has stopped (cleanups run last first), before the database.
+		t.Cleanup(func() { pgtest.DropSlot(t, dbURL, slot) })
+	}
 	nodeURL := dbURL
 	for _, p := range poolParams {
 		nodeURL += "&" + p

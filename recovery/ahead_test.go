@@ -1,0 +1,68 @@
+package recovery_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/realtimed/realtimed/internal/siotest"
+	"github.com/realtimed/realtimed/internal/wait"
+)
+
+// TestOffsetAheadOfTheStreamWaitsWithTheWALSource: with the wal source, the node reading the slot
+// delivers events before their append, so a client may come back with an offset the stream has
+// not reached yet. Its recovery is answered "retry later" (the connection closes, the client
+// retries with the same pid and offset) and succeeds once the stream is there; an offset far
+// beyond the stream (over the window) is not recovered.
+func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
+	n := startNode(t, map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "recovery_ahead_test"})
+	head := func() int64 {
+		var pos int64
+		if err := n.pool.QueryRow(context.Background(), `SELECT coalesce(max(pos), 0) FROM realtime.events`).Scan(&pos); err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	publish := func(k int) {
+		before := head()
+		for i := range k {
+			n.exec(t, `SELECT realtime.publish('e', ARRAY['u1'], '{}', jsonb_build_object('i', $1::int))`, i)
+		}
+		wait.Until(t, "the events appended", func() bool { return head() >= before+int64(k) })
+	}
+	first := n.connect(t, "u1", nil)
+	publish(1)
+	if _, err := first.Next(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	n.dropped(t, first)
+
+	ahead := strconv.FormatInt(head()+3, 10)
+	_, err := siotest.Connect(ctx(t), n.url, siotest.Options{Auth: map[string]string{"token": token(t, "u1"), "pid": first.PID, "offset": ahead}})
+	if !errors.Is(err, siotest.ErrClosed) {
+		t.Fatalf("an offset 3 ahead of the stream: %v, want the connection closed (retry later)", err)
+	}
+	publish(3)
+	var again *siotest.Conn
+	wait.UntilWithin(t, 10*time.Second, "the session resumed once the stream reached the offset", func() bool {
+		c, err := siotest.Connect(ctx(t), n.url, siotest.Options{Auth: map[string]string{"token": token(t, "u1"), "pid": first.PID, "offset": ahead}})
+		if err != nil {
+			return false
+		}
+		again = c
+		return true
+	})
+	t.Cleanup(func() { again.Close() })
+	if again.PID != first.PID {
+		t.Fatalf("not resumed: pid %q, want %q", again.PID, first.PID)
+	}
+
+	n.dropped(t, again)
+	far := strconv.FormatInt(head()+1_000_000, 10)
+	c := n.connect(t, "u1", map[string]string{"pid": first.PID, "offset": far})
+	if c.PID == first.PID {
+		t.Fatal("an offset a million ahead of the stream was resumed")
+	}
+}
