@@ -256,7 +256,8 @@ func legitimateClients(t *testing.T, ctx context.Context, n *node) int {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+			// 10 s: under make test every package runs at once on two cores beside the attack.
+			cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 			c, err := siotest.Connect(cctx, "http://"+n.addr, siotest.Options{Auth: map[string]string{"token": tok}})
 			ccancel()
 			if err != nil || c.SID == "" {
@@ -270,7 +271,8 @@ func legitimateClients(t *testing.T, ctx context.Context, n *node) int {
 			}
 		}
 		for _, c := range clients {
-			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+			// 10 s: under make test every package runs at once on two cores beside the attack.
+			cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 			msg, err := c.Next(cctx)
 			ccancel()
 			if err == nil && strings.Contains(msg, `"hostile.test"`) {
