@@ -27,11 +27,40 @@ type Envelope struct {
 }
 
 // Batch is a notification of the wal source: one per batch the stream reader appended,
-// {"batch":[envelope, …]} with the batch's envelopes in position order when they fit in a
+// {"batch":[envelope, …],"last":Q} with the batch's envelopes in position order (Q the last's
+// position, at the end so that BatchLast finds it without decoding) when they fit in a
 // notification, else {"through":Q}: read the outbox up to position Q.
 type Batch struct {
 	Batch   []*Envelope `json:"batch,omitempty"`
 	Through int64       `json:"through,omitempty"`
+	Last    int64       `json:"last,omitempty"`
+}
+
+// BatchLast returns the position a batch notification ends with ("last":Q as its final
+// member), without decoding the rest: a node that delivered the batch's events already (its
+// wal reader delivers ahead) passes it over at that cost. ok is false when the payload does
+// not end that way.
+func BatchLast(payload string) (last int64, ok bool) {
+	const key = `,"last":`
+	body, found := strings.CutSuffix(payload, "}")
+	if !found {
+		return 0, false
+	}
+	i := strings.LastIndex(body, key)
+	if i < 0 {
+		return 0, false
+	}
+	digits := body[i+len(key):]
+	if digits == "" || len(digits) > 18 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		last = last*10 + int64(c-'0')
+	}
+	return last, true
 }
 
 // IsBatch reports whether a notification payload is a Batch rather than one Envelope.

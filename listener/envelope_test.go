@@ -76,3 +76,29 @@ func TestDecodeBatch(t *testing.T) {
 		t.Fatal("an envelope taken for a batch")
 	}
 }
+
+func TestBatchLast(t *testing.T) {
+	cases := []struct {
+		name, in string
+		last     int64
+		ok       bool
+	}{
+		{"batch", `{"batch":[{"id":1,"pos":7,"event":"a","users":["u"],"payload":{"last":1}}],"last":7}`, 7, true},
+		{"reference", `{"through":9}`, 0, false},
+		{"batch without last", `{"batch":[{"id":1,"pos":7,"event":"a","users":["u"],"payload":{}}]}`, 0, false},
+		{"last inside the payload only", `{"batch":[{"id":1,"pos":7,"event":"a","users":["u"],"payload":{"x":1,"last":3}}]}`, 0, false},
+		{"not a number", `{"batch":[],"last":"7"}`, 0, false},
+		{"negative", `{"batch":[],"last":-7}`, 0, false},
+		{"too long", `{"batch":[],"last":1234567890123456789}`, 0, false},
+		{"spaces", `{"batch":[],"last":7 }`, 0, false},
+		{"empty", ``, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			last, ok := listener.BatchLast(tc.in)
+			if ok != tc.ok || last != tc.last {
+				t.Fatalf("BatchLast = %d, %v; want %d, %v", last, ok, tc.last, tc.ok)
+			}
+		})
+	}
+}

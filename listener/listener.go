@@ -292,6 +292,10 @@ func (l *Listener) onNotification(ctx context.Context, conn *pgx.Conn, payload s
 // last position, read from the outbox. Either way positions already delivered are passed over
 // and gaps are filled from the outbox.
 func (l *Listener) onBatch(ctx context.Context, conn *pgx.Conn, payload string) error {
+	if last, ok := BatchLast(payload); ok && last <= l.lastPos.Load() {
+		l.duplicates.Add(1) // delivered ahead (or by catch-up): not even decoded
+		return nil
+	}
 	b, err := DecodeBatch([]byte(payload))
 	if err != nil {
 		l.skip(err, payload)

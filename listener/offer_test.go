@@ -2,7 +2,10 @@ package listener_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
+
+	"github.com/realtimed/realtimed/internal/wait"
 
 	"github.com/realtimed/realtimed/listener"
 )
@@ -52,5 +55,22 @@ func TestOfferDeliversOnlyTheNextPositions(t *testing.T) {
 	}
 	if st := f.l.Stats(); st.Ahead != 2 || st.Duplicates < 2 {
 		t.Fatalf("stats %+v: want Ahead 2 and at least 2 duplicates", st)
+	}
+}
+
+// TestBatchesDeliveredAheadAreNotDecoded: a batch notification whose last position was
+// delivered already (ahead) is passed over without decoding it: even an invalid body is not
+// looked at (the listener does not count it as skipped).
+func TestBatchesDeliveredAheadAreNotDecoded(t *testing.T) {
+	f := start(t, nil)
+	f.publish(t, "first", `{"n":1}`)
+	first := f.got.waitFor(t, 1)[0]
+	before := f.l.Stats()
+	f.exec(t, `SELECT pg_notify('realtime', $1)`, `{"batch":[{"not":"an envelope"}],"last":`+strconv.FormatInt(first.Pos, 10)+`}`)
+	f.exec(t, `SELECT pg_notify('realtime', '{"batch":[{"not":"an envelope"}]}')`) // no last: decoded, skipped
+	wait.Until(t, "the invalid batch skipped", func() bool { return f.l.Stats().Skipped > before.Skipped })
+	st := f.l.Stats()
+	if st.Skipped != before.Skipped+1 || st.Duplicates != before.Duplicates+1 {
+		t.Fatalf("stats %+v after %+v: want one more skipped (the batch without last) and one more duplicate", st, before)
 	}
 }

@@ -250,14 +250,14 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// notification is the batch's NOTIFY payload: its envelopes when they fit, else a reference
-// to its last position (listener.Batch).
+// notification is the batch's NOTIFY payload: its envelopes and last position when they fit,
+// else a reference to its last position (listener.Batch).
 func notification(rows batchRows) string {
 	ref := fmt.Sprintf(`{"through":%d}`, rows.through)
 	if rows.envs == nil {
 		return ref
 	}
-	b, err := json.Marshal(listener.Batch{Batch: rows.envs})
+	b, err := json.Marshal(listener.Batch{Batch: rows.envs, Last: rows.through})
 	if err != nil || len(b) > maxNotify {
 		return ref
 	}
