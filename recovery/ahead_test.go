@@ -66,3 +66,61 @@ func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 		t.Fatal("an offset a million ahead of the stream was resumed")
 	}
 }
+
+// TestReplayWaitsForEventsDeliveredAhead: the node reading the slot has delivered events (to
+// other sockets) that are not appended yet when a client of theirs resumes; the replay waits
+// until the stream holds them instead of reading an outbox that lacks them (the client would
+// miss them: they reached the node before the socket could hold them).
+func TestReplayWaitsForEventsDeliveredAhead(t *testing.T) {
+	n := startNode(t, map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "recovery_replay_ahead_test"})
+	head := func() int64 {
+		var pos int64
+		if err := n.pool.QueryRow(context.Background(), `SELECT coalesce(max(pos), 0) FROM realtime.events`).Scan(&pos); err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	client := n.connect(t, "u1", nil)
+	n.exec(t, `SELECT realtime.publish('before', ARRAY['u1'], '{}', '{}')`)
+	got, err := client.Next(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset := offsetOf(t, got)
+	wait.Until(t, "the first event appended", func() bool { return head() >= offset })
+	n.dropped(t, client)
+
+	// Hold the stream's order lock: the reader keeps decoding and delivering ahead, its appends
+	// wait.
+	lock, err := n.pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(context.Background()) }()
+	if _, err := lock.Exec(context.Background(), `SELECT pg_advisory_xact_lock(8243113893085555045)`); err != nil {
+		t.Fatal(err)
+	}
+	n.exec(t, `SELECT realtime.publish('missed', ARRAY['u1'], '{}', '{"n":1}')`)
+	n.exec(t, `SELECT realtime.publish('missed', ARRAY['u1'], '{}', '{"n":2}')`)
+	wait.Until(t, "the events delivered ahead", func() bool { return n.srv.Position() >= offset+2 })
+	if h := head(); h >= offset+2 {
+		t.Fatalf("the events were appended (head %d) despite the lock", h)
+	}
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_ = lock.Rollback(context.Background())
+	}()
+	again := n.connect(t, "u1", map[string]string{"pid": client.PID, "offset": strconv.FormatInt(offset, 10)})
+	if again.PID != client.PID {
+		t.Fatalf("not resumed: pid %q, want %q", again.PID, client.PID)
+	}
+	for want := offset + 1; want <= offset+2; want++ {
+		msg, err := again.Next(ctx(t))
+		if err != nil {
+			t.Fatalf("waiting for the event at %d: %v", want, err)
+		}
+		if got := offsetOf(t, msg); got != want {
+			t.Fatalf("replayed %q, want the event at %d", msg, want)
+		}
+	}
+}

@@ -31,9 +31,14 @@ type replayReq struct {
 	user  string
 	rooms []string
 	after int64
-	emit  func(*socketio.Encoded) error
-	done  chan error
-	err   error // the first error of emit: nothing more is handed to it
+	// through is this node's stream position when the socket was in its rooms: everything up
+	// to it was delivered live before the socket could hold it, so the replay reads the outbox
+	// only once it holds everything up to there (with the wal source the node reading the slot
+	// delivers events before their append).
+	through int64
+	emit    func(*socketio.Encoded) error
+	done    chan error
+	err     error // the first error of emit: nothing more is handed to it
 }
 
 // replayer returns the Replay of a session: the outbox after a position, for the user's room
@@ -52,7 +57,7 @@ func (st *Store) replayer(s *socketio.Socket, pid, user string, chats []admitted
 			}
 			rooms = append(rooms, a.room)
 		}
-		err := st.replay(&replayReq{user: user, rooms: rooms, after: after, emit: emit, done: make(chan error, 1)})
+		err := st.replay(&replayReq{user: user, rooms: rooms, after: after, through: st.cfg.Position(), emit: emit, done: make(chan error, 1)})
 		if errors.Is(err, socketio.ErrRetryLater) {
 			st.submitWrite(&write{kind: opDisconnected, pid: pid, sid: s.ID()})
 		}
@@ -112,6 +117,9 @@ func (st *Store) replayBatch(batch []*replayReq) {
 // replayGroup reads, in one query, the events after the group's first offset for all its users
 // and rooms, and hands each to the requests it is for, in order.
 func (st *Store) replayGroup(ctx context.Context, conn *pgxpool.Conn, group []*replayReq) error {
+	if err := st.waitAppended(ctx, conn, group); err != nil {
+		return err
+	}
 	byUser := map[string][]*replayReq{}
 	byRoom := map[string][]*replayReq{}
 	for _, r := range group {
@@ -170,4 +178,33 @@ func keys(m map[string][]*replayReq) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// waitAppended waits until the outbox holds every position up to the group's highest through
+// (replayReq.through). Only with the wal source (Config.AheadWindow set) can a node's position
+// be ahead of the outbox: the node reading the slot delivers events before their append, which
+// follows within milliseconds.
+func (st *Store) waitAppended(ctx context.Context, conn *pgxpool.Conn, group []*replayReq) error {
+	if st.cfg.AheadWindow == 0 {
+		return nil
+	}
+	var through int64
+	for _, r := range group {
+		through = max(through, r.through)
+	}
+	for {
+		var head int64
+		if err := conn.QueryRow(ctx, `SELECT greatest((SELECT coalesce(max(pos), 0) FROM realtime.events),
+			(SELECT coalesce(max(value::bigint), 0) FROM realtime.settings WHERE key = 'pruned_through'))`).Scan(&head); err != nil {
+			return fmt.Errorf("reading the outbox head: %w", err)
+		}
+		if head >= through {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the stream to be appended through position %d (at %d): %w", through, head, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
