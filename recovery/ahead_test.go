@@ -124,3 +124,39 @@ func TestReplayWaitsForEventsDeliveredAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestOffsetDeliveredAheadByThisNodeResumesAtOnce: a client of the node reading the slot comes
+// back to it with an offset that node delivered ahead and has not appended yet: it resumes at
+// once (the replay waits for the append) rather than being told to retry later.
+func TestOffsetDeliveredAheadByThisNodeResumesAtOnce(t *testing.T) {
+	n := startNode(t, map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "recovery_resume_ahead_test"})
+	client := n.connect(t, "u1", nil)
+	// A first append arms the reader: from then on it delivers ahead.
+	n.exec(t, `SELECT realtime.publish('first', ARRAY['u1'], '{}', '{}')`)
+	if _, err := client.Next(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := n.pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(context.Background()) }()
+	if _, err := lock.Exec(context.Background(), `SELECT pg_advisory_xact_lock(8243113893085555045)`); err != nil {
+		t.Fatal(err)
+	}
+	n.exec(t, `SELECT realtime.publish('ahead', ARRAY['u1'], '{}', '{}')`)
+	msg, err := client.Next(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset := offsetOf(t, msg)
+	n.dropped(t, client)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_ = lock.Rollback(context.Background())
+	}()
+	again := n.connect(t, "u1", map[string]string{"pid": client.PID, "offset": strconv.FormatInt(offset, 10)})
+	if again.PID != client.PID {
+		t.Fatalf("not resumed: pid %q, want %q", again.PID, client.PID)
+	}
+}

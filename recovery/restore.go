@@ -188,6 +188,7 @@ func (st *Store) readSessions(ctx context.Context, conn *pgxpool.Conn, reqs []*r
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("reading sessions: %w", err)
 	}
+	position := st.cfg.Position()
 	for _, r := range reqs {
 		sess := found[r.pid]
 		if sess == nil {
@@ -202,6 +203,8 @@ func (st *Store) readSessions(ctx context.Context, conn *pgxpool.Conn, reqs []*r
 		case after < pruned:
 			r.log.WithFields(logrus.Fields{"after": after, "pruned_through": pruned}).Info("recovery: the missed events were pruned; not recovered")
 			continue
+		case after > drawn && st.cfg.AheadWindow > 0 && after <= position:
+			// This node delivered through after ahead of the append: the replay waits for it.
 		case after > drawn && after-drawn <= st.cfg.AheadWindow:
 			r.ahead = true
 			continue
