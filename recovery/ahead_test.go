@@ -92,24 +92,14 @@ func TestReplayWaitsForEventsDeliveredAhead(t *testing.T) {
 
 	// Hold the stream's order lock: the reader keeps decoding and delivering ahead, its appends
 	// wait.
-	lock, err := n.pool.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = lock.Rollback(context.Background()) }()
-	if _, err := lock.Exec(context.Background(), `SELECT pg_advisory_xact_lock(8243113893085555045)`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdOrderLock(t, n)
 	n.exec(t, `SELECT realtime.publish('missed', ARRAY['u1'], '{}', '{"n":1}')`)
 	n.exec(t, `SELECT realtime.publish('missed', ARRAY['u1'], '{}', '{"n":2}')`)
 	wait.Until(t, "the events delivered ahead", func() bool { return n.srv.Position() >= offset+2 })
 	if h := head(); h >= offset+2 {
 		t.Fatalf("the events were appended (head %d) despite the lock", h)
 	}
-	go func() {
-		time.Sleep(500 * time.Millisecond)
-		_ = lock.Rollback(context.Background())
-	}()
+	release(500 * time.Millisecond)
 	again := n.connect(t, "u1", map[string]string{"pid": client.PID, "offset": strconv.FormatInt(offset, 10)})
 	if again.PID != client.PID {
 		t.Fatalf("not resumed: pid %q, want %q", again.PID, client.PID)
@@ -136,14 +126,7 @@ func TestOffsetDeliveredAheadByThisNodeResumesAtOnce(t *testing.T) {
 	if _, err := client.Next(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := n.pool.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = lock.Rollback(context.Background()) }()
-	if _, err := lock.Exec(context.Background(), `SELECT pg_advisory_xact_lock(8243113893085555045)`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdOrderLock(t, n)
 	n.exec(t, `SELECT realtime.publish('ahead', ARRAY['u1'], '{}', '{}')`)
 	msg, err := client.Next(ctx(t))
 	if err != nil {
@@ -151,12 +134,41 @@ func TestOffsetDeliveredAheadByThisNodeResumesAtOnce(t *testing.T) {
 	}
 	offset := offsetOf(t, msg)
 	n.dropped(t, client)
-	go func() {
-		time.Sleep(500 * time.Millisecond)
-		_ = lock.Rollback(context.Background())
-	}()
+	release(500 * time.Millisecond)
 	again := n.connect(t, "u1", map[string]string{"pid": client.PID, "offset": strconv.FormatInt(offset, 10)})
 	if again.PID != client.PID {
 		t.Fatalf("not resumed: pid %q, want %q", again.PID, client.PID)
+	}
+}
+
+// holdOrderLock takes the stream's order lock (cluster.StreamOrderLock) in a transaction of its
+// own: the wal reader's appends wait for it. release lets it go after a delay, from a goroutine
+// of its own; the test's end waits for that.
+func holdOrderLock(t *testing.T, n *node) (release func(after time.Duration)) {
+	t.Helper()
+	tx, err := n.pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), `SELECT pg_advisory_xact_lock(8243113893085555045)`); err != nil {
+		_ = tx.Rollback(context.Background())
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			_ = tx.Rollback(context.Background())
+			return
+		}
+		<-done
+	})
+	return func(after time.Duration) {
+		released = true
+		go func() {
+			defer close(done)
+			time.Sleep(after)
+			_ = tx.Rollback(context.Background())
+		}()
 	}
 }

@@ -74,6 +74,8 @@ func TestReplayAfterCrashBetweenAppendAndConfirm(t *testing.T) {
 	r, _ := e.startReader(t, e.readerConfig("walsource-test-reader"))
 	e.waitCount(t, 100)
 	checkOrder(t, e.rows(t))
+	// The rows are visible when the append commits; the reader counts them a moment later.
+	wait.Until(t, "the second reader's count", func() bool { return r.Stats().Appended >= uint64(100-n) })
 	if st := r.Stats(); st.Appended != uint64(100-n) {
 		t.Fatalf("the second reader appended %d events, want %d (the rest)", st.Appended, 100-n)
 	}
