@@ -64,7 +64,7 @@ func (s *stream) run(ctx context.Context) error {
 		d := <-s.inflight // the append connection is closed after this returns
 		s.inflight = nil
 		if d.err == nil {
-			s.noteAppend(d.res)
+			s.account(d.res)
 		}
 	}
 	if ctx.Err() != nil {
@@ -89,8 +89,7 @@ func (s *stream) appendDecoded() {
 		return
 	}
 	s.pending = nil
-	s.r.appended.Add(uint64(res.events))
-	s.confirmed = max(s.confirmed, res.endLSN)
+	s.account(res)
 	_ = s.status(false)
 }
 
@@ -208,15 +207,21 @@ func (s *stream) collect(wait bool) error {
 	if d.err != nil {
 		return d.err
 	}
-	s.noteAppend(d.res)
-	s.confirmed = max(s.confirmed, d.res.endLSN)
-	if d.res.events > 0 {
-		s.r.appended.Add(uint64(d.res.events))
-		s.r.batches.Add(1)
-		s.r.decodeLag.Store(int64(time.Since(d.res.lastTime)))
-		s.r.log.WithFields(logrus.Fields{"events": d.res.events, "through": d.res.through}).Debug("walsource: appended a batch")
-	}
+	s.account(d.res)
 	return s.status(false)
+}
+
+// account takes in an append that committed: what it found (noteAppend), the position the
+// slot may be confirmed up to, the counters.
+func (s *stream) account(res appended) {
+	s.noteAppend(res)
+	s.confirmed = max(s.confirmed, res.endLSN)
+	if res.events > 0 {
+		s.r.appended.Add(uint64(res.events))
+		s.r.batches.Add(1)
+		s.r.decodeLag.Store(int64(time.Since(res.lastTime)))
+		s.r.log.WithFields(logrus.Fields{"events": res.events, "through": res.through}).Debug("walsource: appended a batch")
+	}
 }
 
 // noteAppend follows what an append found: whether this connection holds
