@@ -18,19 +18,12 @@ import (
 // beyond the stream (over the window) is not recovered.
 func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 	n := startNode(t, map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "recovery_ahead_test"})
-	head := func() int64 {
-		var pos int64
-		if err := n.pool.QueryRow(context.Background(), `SELECT coalesce(max(pos), 0) FROM realtime.events`).Scan(&pos); err != nil {
-			t.Fatal(err)
-		}
-		return pos
-	}
 	publish := func(k int) {
-		before := head()
+		before := n.head(t)
 		for i := range k {
 			n.exec(t, `SELECT realtime.publish('e', ARRAY['u1'], '{}', jsonb_build_object('i', $1::int))`, i)
 		}
-		wait.Until(t, "the events appended", func() bool { return head() >= before+int64(k) })
+		wait.Until(t, "the events appended", func() bool { return n.head(t) >= before+int64(k) })
 	}
 	first := n.connect(t, "u1", nil)
 	publish(1)
@@ -39,7 +32,7 @@ func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 	}
 	n.dropped(t, first)
 
-	ahead := strconv.FormatInt(head()+3, 10)
+	ahead := strconv.FormatInt(n.head(t)+3, 10)
 	_, err := siotest.Connect(ctx(t), n.url, siotest.Options{Auth: map[string]string{"token": token(t, "u1"), "pid": first.PID, "offset": ahead}})
 	if !errors.Is(err, siotest.ErrClosed) {
 		t.Fatalf("an offset 3 ahead of the stream: %v, want the connection closed (retry later)", err)
@@ -60,7 +53,7 @@ func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 	}
 
 	n.dropped(t, again)
-	far := strconv.FormatInt(head()+1_000_000, 10)
+	far := strconv.FormatInt(n.head(t)+1_000_000, 10)
 	c := n.connect(t, "u1", map[string]string{"pid": first.PID, "offset": far})
 	if c.PID == first.PID {
 		t.Fatal("an offset a million ahead of the stream was resumed")
@@ -73,13 +66,6 @@ func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 // miss them: they reached the node before the socket could hold them).
 func TestReplayWaitsForEventsDeliveredAhead(t *testing.T) {
 	n := startNode(t, map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "recovery_replay_ahead_test"})
-	head := func() int64 {
-		var pos int64
-		if err := n.pool.QueryRow(context.Background(), `SELECT coalesce(max(pos), 0) FROM realtime.events`).Scan(&pos); err != nil {
-			t.Fatal(err)
-		}
-		return pos
-	}
 	client := n.connect(t, "u1", nil)
 	n.exec(t, `SELECT realtime.publish('before', ARRAY['u1'], '{}', '{}')`)
 	got, err := client.Next(ctx(t))
@@ -87,7 +73,7 @@ func TestReplayWaitsForEventsDeliveredAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	offset := offsetOf(t, got)
-	wait.Until(t, "the first event appended", func() bool { return head() >= offset })
+	wait.Until(t, "the first event appended", func() bool { return n.head(t) >= offset })
 	n.dropped(t, client)
 
 	// Hold the stream's order lock: the reader keeps decoding and delivering ahead, its appends
@@ -96,7 +82,7 @@ func TestReplayWaitsForEventsDeliveredAhead(t *testing.T) {
 	n.exec(t, `SELECT realtime.publish('missed', ARRAY['u1'], '{}', '{"n":1}')`)
 	n.exec(t, `SELECT realtime.publish('missed', ARRAY['u1'], '{}', '{"n":2}')`)
 	wait.Until(t, "the events delivered ahead", func() bool { return n.srv.Position() >= offset+2 })
-	if h := head(); h >= offset+2 {
+	if h := n.head(t); h >= offset+2 {
 		t.Fatalf("the events were appended (head %d) despite the lock", h)
 	}
 	release(500 * time.Millisecond)

@@ -85,9 +85,15 @@ func (n *node) exec(t *testing.T, sql string, args ...any) {
 
 func (n *node) publish(t *testing.T, user, event string, payload string) int64 {
 	t.Helper()
-	var pos int64
 	n.exec(t, `SELECT realtime.publish($1, ARRAY[$2], '{}', $3::jsonb)`, event, user, payload)
-	if err := n.pool.QueryRow(context.Background(), `SELECT max(pos) FROM realtime.events`).Scan(&pos); err != nil {
+	return n.head(t)
+}
+
+// head returns the stream's newest position in the outbox (0 when empty).
+func (n *node) head(t *testing.T) int64 {
+	t.Helper()
+	var pos int64
+	if err := n.pool.QueryRow(context.Background(), `SELECT coalesce(max(pos), 0) FROM realtime.events`).Scan(&pos); err != nil {
 		t.Fatal(err)
 	}
 	return pos
@@ -96,12 +102,8 @@ func (n *node) publish(t *testing.T, user, event string, payload string) int64 {
 // publishRoom publishes an event to a room and returns its position.
 func (n *node) publishRoom(t *testing.T, room, event string, payload string) int64 {
 	t.Helper()
-	var pos int64
 	n.exec(t, `SELECT realtime.publish($1, '{}', ARRAY[$2], $3::jsonb)`, event, room, payload)
-	if err := n.pool.QueryRow(context.Background(), `SELECT max(pos) FROM realtime.events`).Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
-	return pos
+	return n.head(t)
 }
 
 func token(t *testing.T, user string) string {

@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { createDatabase, eventually, freePort, repoRoot, sleep, startServer } from "./harness.mjs";
 import { describe } from "./recovery.mjs";
+import { scrape } from "./ops.mjs";
 
 function natsBinary() {
   const realtimed = process.env.REALTIMED_BIN;
@@ -78,18 +79,8 @@ export async function startFleet(n, natsURL, { env = {} } = {}) {
   };
 }
 
-/** Reads a node's Prometheus metrics into {name{labels}: value}. */
-export async function metricsOf(node) {
-  const res = await fetch(`${node.url}/metrics`);
-  const text = await res.text();
-  const out = {};
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const i = line.lastIndexOf(" ");
-    out[line.slice(0, i)] = Number(line.slice(i + 1));
-  }
-  return out;
-}
+/** Reads a node's Prometheus metrics into {name{labels}: value} (ops.mjs's scrape). */
+export const metricsOf = scrape;
 
 /** Creates one family with n users and chats chats; returns {users, chats} (uuids). */
 export async function createPopulation(pool, n, chats) {
