@@ -108,6 +108,7 @@ type Listener struct {
 	// only grows, and the handler sees positions in order, each once.
 	deliverMu sync.Mutex
 	lastPos   atomic.Int64
+	early     early // events offered ahead of lastPos+1 (guarded by deliverMu)
 	connected atomic.Bool
 	caughtUp  atomic.Bool
 
@@ -156,7 +157,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		began := time.Now()
 		err := l.session(ctx)
 		l.connected.Store(false)
-		l.caughtUp.Store(false)
+		l.forgetEarly()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -371,6 +372,7 @@ func (l *Listener) deliver(env *Envelope) {
 	l.lastPos.Store(env.Pos)
 	l.handle(env)
 	l.delivered.Add(1)
+	l.deliverEarly()
 }
 
 // passOver moves the last delivered position to pos (an invalid event passed over), unless
@@ -380,31 +382,8 @@ func (l *Listener) passOver(pos int64) {
 	defer l.deliverMu.Unlock()
 	if pos > l.lastPos.Load() {
 		l.lastPos.Store(pos)
+		l.deliverEarly()
 	}
-}
-
-// Offer delivers events the node's wal reader decoded, numbered with the positions their
-// append will give them, before the append has committed (walsource.Config.Ahead;
-// docs/delivery.md, "Delivering ahead"). They are delivered only when they continue the stream
-// exactly (the first follows the last delivered position) and the listener has caught up;
-// otherwise they are dropped and arrive again through the stream after their append. envs
-// must be contiguous. Offer reports whether it delivered them.
-func (l *Listener) Offer(envs []*Envelope) bool {
-	if len(envs) == 0 || !l.caughtUp.Load() {
-		return false
-	}
-	l.deliverMu.Lock()
-	defer l.deliverMu.Unlock()
-	if envs[0].Pos != l.lastPos.Load()+1 {
-		return false
-	}
-	for _, env := range envs {
-		l.lastPos.Store(env.Pos)
-		l.handle(env)
-	}
-	l.delivered.Add(uint64(len(envs)))
-	l.ahead.Add(uint64(len(envs)))
-	return true
 }
 
 const selectEvents = SelectEvents

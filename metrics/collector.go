@@ -84,7 +84,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		descConnections, descPending, descRooms, descMemberships, descLConnected, descLPosition, descLReconnects,
 		descLSkipped, descLDuplicates, descLCaughtUp, descDBUp, descHead, descLagEvents, descLagSeconds, descQueueUsage,
 		descPoolConns, descPoolWaits, descPoolWaited, descRecoveries, descRecWaiting,
-		descWALLag, descWALDecode, descWALAppended, descWALElected, descWALReady,
+		descWALLag, descWALDecode, descWALAppended, descWALOffered, descWALAhead, descWALElected, descWALReady,
 	} {
 		ch <- d
 	}

@@ -75,7 +75,7 @@ func (s *Server) newWAL(retire bool) error {
 		if err != nil {
 			return fmt.Errorf("wal source: %w", err)
 		}
-		s.metrics.SetWAL(w.stats)
+		s.metrics.SetWAL(func() metrics.WALStats { return w.stats(s.listener.Stats().Ahead) })
 	}
 	s.wal = w
 	return nil
@@ -84,11 +84,13 @@ func (s *Server) newWAL(retire bool) error {
 // ready reports whether the stream advances (always, when retiring).
 func (w *walParts) ready() bool { return w.monitor == nil || w.monitor.Ready() }
 
-func (w *walParts) stats() metrics.WALStats {
+// stats are the wal figures for /metrics; ahead is how many events the node's listener delivered
+// ahead of their append.
+func (w *walParts) stats(ahead uint64) metrics.WALStats {
 	st := w.reader.Stats()
 	h := w.monitor.Health()
 	return metrics.WALStats{SlotLagBytes: h.Slot.LagBytes, DecodeLagSeconds: st.DecodeLag.Seconds(),
-		Appended: st.Appended, Offered: st.Offered, Elected: w.reader.Leading(), Advancing: h.Ready()}
+		Appended: st.Appended, Offered: st.Offered, Ahead: ahead, Elected: w.reader.Leading(), Advancing: h.Ready()}
 }
 
 // run runs the reader and the monitor until ctx ends.
