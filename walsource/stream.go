@@ -143,8 +143,9 @@ func (s *stream) loop(ctx context.Context) error {
 
 // due reports whether the pending transactions are to be appended now: when they fill a batch
 // (then the stream waits for the append in flight, if any), or, once no append is in flight,
-// when the stream paused or the oldest waited MaxDelay. While an append runs, the stream keeps
-// receiving (and delivering ahead) and the next batch grows.
+// when the stream paused or the oldest waited MaxDelay; while delivering ahead, only once the
+// oldest waited AheadDelay. While an append runs, the stream keeps receiving (and delivering
+// ahead) and the next batch grows.
 func (s *stream) due(now time.Time, paused bool) bool {
 	switch {
 	case len(s.pending) == 0:
@@ -153,6 +154,8 @@ func (s *stream) due(now time.Time, paused bool) bool {
 		return true
 	case s.inflight != nil:
 		return false
+	case s.offer:
+		return now.Sub(s.pendingSince) >= s.r.cfg.AheadDelay
 	}
 	return paused || now.Sub(s.pendingSince) >= s.r.cfg.MaxDelay
 }
@@ -300,6 +303,9 @@ func (s *stream) deadline() time.Time {
 	}
 	if len(s.pending) == 0 {
 		return s.nextStatus
+	}
+	if s.offer {
+		return earliest(s.pendingSince.Add(s.r.cfg.AheadDelay), s.nextStatus)
 	}
 	return earliest(s.lastMessage.Add(s.r.cfg.FlushAfter), s.pendingSince.Add(s.r.cfg.MaxDelay), s.nextStatus)
 }

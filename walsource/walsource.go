@@ -48,6 +48,12 @@ type Config struct {
 	// (a steady flow never leaves the FlushAfter silence; while an append runs, the next batch
 	// grows by itself). Zero means 5ms.
 	MaxDelay time.Duration
+	// AheadDelay replaces FlushAfter and MaxDelay while the reader delivers ahead (Ahead): its
+	// node's clients have the events already, so appends wait until the oldest pending event
+	// is AheadDelay old (or a batch is full), whether or not the stream pauses. Fewer, larger
+	// appends cost the node and PostgreSQL much less (docs/performance.md); the other nodes,
+	// and replays of the events concerned, get them up to AheadDelay later. Zero means 20ms.
+	AheadDelay time.Duration
 	// StatusInterval is how often the reader reports its position to the server. Zero means 1s.
 	StatusInterval time.Duration
 	// Retry is how often a node that is not elected campaigns, and how long an elected node
@@ -80,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDelay <= 0 {
 		c.MaxDelay = 5 * time.Millisecond
+	}
+	if c.AheadDelay <= 0 {
+		c.AheadDelay = 20 * time.Millisecond
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = time.Second
