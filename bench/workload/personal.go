@@ -312,8 +312,11 @@ func (r *PersonalResult) account(ctx context.Context, url string, f *fixture.Fix
 		return fmt.Errorf("accounting: connecting: %w", err)
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT payload->'task'->>'name', users FROM realtime.events
-		WHERE id > $1 AND event = $2 AND payload->>'familyId' = ANY($3)`, startID, personalEvent, famIDs)
+	const runEvents = `FROM realtime.events WHERE id > $1 AND event = $2 AND payload->>'familyId' = ANY($3)`
+	if err := waitAppended(ctx, conn, `SELECT count(*) `+runEvents, r.Committed, startID, personalEvent, famIDs); err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, `SELECT payload->'task'->>'name', users `+runEvents, startID, personalEvent, famIDs)
 	if err != nil {
 		return fmt.Errorf("accounting: reading the outbox: %w", err)
 	}
@@ -335,6 +338,27 @@ func (r *PersonalResult) account(ctx context.Context, url string, f *fixture.Fix
 	}
 	r.tally(published, userIdx, received)
 	return nil
+}
+
+// waitAppended waits, for up to 10 s, until count (a query) reaches want: with the wal source,
+// the node that reads the slot delivers events before it appends them to the stream
+// (docs/delivery.md, "Delivering ahead"), so the last deliveries can precede the last rows.
+func waitAppended(ctx context.Context, conn *pgx.Conn, count string, want int64, args ...any) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int64
+		if err := conn.QueryRow(ctx, count, args...).Scan(&n); err != nil {
+			return fmt.Errorf("accounting: counting the run's events: %w", err)
+		}
+		if n >= want || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // publishedEvent is an outbox row of the run: its task's sequence number and recipients.
