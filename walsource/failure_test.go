@@ -15,7 +15,10 @@ import (
 
 // writers publishes from n goroutines, each transaction two events with unique payloads, until
 // stop is called; stop returns how many events committed.
-func (e *env) writers(t *testing.T, n int) (stop func() int) {
+func (e *env) writers(t *testing.T, n int) (stop func() int) { return e.paddedWriters(t, n, 0) }
+
+// paddedWriters is writers with pad bytes more in each event's payload.
+func (e *env) paddedWriters(t *testing.T, n, pad int) (stop func() int) {
 	t.Helper()
 	var committed atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
@@ -25,8 +28,9 @@ func (e *env) writers(t *testing.T, n int) (stop func() int) {
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				_, err := e.pool.Exec(context.Background(), `SELECT realtime.publish('w', ARRAY['u'], '{}', jsonb_build_object('w', $1::int, 'i', $2::int, 'k', k))
-					FROM generate_series(0, 1) k`, w, i)
+				_, err := e.pool.Exec(context.Background(), `SELECT realtime.publish('w', ARRAY['u'], '{}',
+					jsonb_build_object('w', $1::int, 'i', $2::int, 'k', k) || CASE WHEN $3::int > 0 THEN jsonb_build_object('pad', repeat('x', $3::int)) ELSE '{}' END)
+					FROM generate_series(0, 1) k`, w, i, pad)
 				if err != nil {
 					t.Errorf("writer %d: %v", w, err)
 					return

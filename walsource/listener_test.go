@@ -2,9 +2,11 @@ package walsource_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/realtimed/realtimed/internal/wait"
 	"github.com/realtimed/realtimed/listener"
@@ -21,22 +23,11 @@ func TestListenersReceiveTheWALStream(t *testing.T) {
 		mu  sync.Mutex
 		got []*listener.Envelope
 	)
-	l, err := listener.New(listener.Config{Connect: e.db.Connector("walsource-test-listener")}, func(env *listener.Envelope) {
+	l := e.startListener(t, func(env *listener.Envelope) {
 		mu.Lock()
 		got = append(got, env)
 		mu.Unlock()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = l.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	wait.Until(t, "the listener ready", l.Ready)
 	e.startReader(t, e.readerConfig("walsource-test-reader"))
 
 	// One writer, small events: batches of one transaction, carried by their notifications.
@@ -107,4 +98,74 @@ func TestListenersReceiveTheWALStream(t *testing.T) {
 		t.Fatalf("every event was read from the outbox: the batch notifications carried none (%+v)", st)
 	}
 	t.Logf("listener: %+v", st)
+}
+
+// startListener runs a node's listener until the test ends, once it is ready.
+func (e *env) startListener(t *testing.T, h listener.Handler) *listener.Listener {
+	t.Helper()
+	l, err := listener.New(listener.Config{Connect: e.db.Connector("walsource-test-listener")}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	wait.Until(t, "the listener ready", l.Ready)
+	return l
+}
+
+// TestListenerDeliversAheadUnderASteadyFlow: with 8 writers publishing without a pause, from
+// before the reader starts, the reader's node delivers every event it offers ahead of its
+// append, exactly once and in position order. Offers ahead of the listener's position (the
+// NOTIFY of the appends before them still on its way) wait for the stream instead of being
+// refused: refused, the listener caught up with the offers again only when the flow paused for
+// longer than an append (8% of the events waited for their append here, before the fix).
+func TestListenerDeliversAheadUnderASteadyFlow(t *testing.T) {
+	e := newEnv(t, walsource.SourceWAL)
+	var (
+		mu   sync.Mutex
+		last int64
+		bad  error
+	)
+	l := e.startListener(t, func(env *listener.Envelope) {
+		mu.Lock()
+		defer mu.Unlock()
+		if last != 0 && env.Pos != last+1 && bad == nil {
+			bad = fmt.Errorf("position %d delivered after %d", env.Pos, last)
+		}
+		last = env.Pos
+	})
+	// The writers start first: when the reader starts offering (after its first append), more
+	// transactions are already decoded, and offered, than the listener has received; and the
+	// events are large enough that every batch's notification is a reference, which the listener
+	// resolves from the outbox (slower than the next offers).
+	stop := e.paddedWriters(t, 8, 1000)
+	time.Sleep(200 * time.Millisecond)
+	cfg := e.readerConfig("walsource-test-reader")
+	cfg.Ahead = func(envs []*listener.Envelope) { l.Offer(envs) }
+	reader, _ := e.startReader(t, cfg)
+	time.Sleep(3 * time.Second)
+	committed := stop()
+	e.waitCount(t, committed)
+	wait.Until(t, "every event delivered", func() bool { return l.Stats().Delivered >= uint64(committed) })
+	mu.Lock()
+	defer mu.Unlock()
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	st := l.Stats()
+	if st.Delivered != uint64(committed) {
+		t.Fatalf("delivered %d events, %d committed", st.Delivered, committed)
+	}
+	// Every event offered is delivered ahead: none is refused (the events decoded before the
+	// first append are appended before offering starts, and arrive through the stream).
+	if offered := reader.Stats().Offered; st.Ahead != offered || st.Ahead < st.Delivered*3/4 {
+		t.Fatalf("%d events offered, %d of %d delivered ahead; want all offered ones, and at least 75%% (%+v)",
+			offered, st.Ahead, st.Delivered, st)
+	}
+	t.Logf("%d events committed, %d delivered ahead (%+v)", committed, st.Ahead, st)
 }
