@@ -37,7 +37,7 @@ type Sources struct {
 // RecoveryStats are the counters of connection-state recovery that /metrics shows.
 type RecoveryStats struct {
 	Recovered, NotRecovered, RetryLater, Overloaded int64
-	Waiting                                         int
+	Waiting, WaitingAhead                           int
 }
 
 // dbTimeout bounds the scrape-time database query.
@@ -66,8 +66,9 @@ var (
 	descPoolConns   = desc("db_pool_connections", "Connections of each of the node's pools: acquired (in use), idle, max.", "pool", "state")
 	descPoolWaits   = desc("db_pool_acquire_waits_total", "Acquisitions that had to wait for a connection, by pool.", "pool")
 	descPoolWaited  = desc("db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection, by pool.", "pool")
-	descRecoveries  = desc("recoveries_total", "Connection-state recoveries asked for, by result: recovered, not_recovered (no session this socket may resume), retry_later (the database could not answer), overloaded (the queue was full or the wait too long).", "result")
+	descRecoveries  = desc("recoveries_total", "Connection-state recoveries asked for, by result: recovered, not_recovered (no session this socket may resume), retry_later (the database could not answer, or the stream did not reach the offset in time), overloaded (the queue was full or the wait too long).", "result")
 	descRecWaiting  = desc("recovery_queue", "Restores waiting for a batch.")
+	descRecAhead    = desc("recovery_waiting_ahead", "Restores whose offset is ahead of the appended stream (wal source), waiting for it.")
 )
 
 // stateCollector reads the node's state when Prometheus scrapes.
@@ -83,7 +84,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descConnections, descPending, descRooms, descMemberships, descLConnected, descLPosition, descLReconnects,
 		descLSkipped, descLDuplicates, descLCaughtUp, descDBUp, descHead, descLagEvents, descLagSeconds, descQueueUsage,
-		descPoolConns, descPoolWaits, descPoolWaited, descRecoveries, descRecWaiting,
+		descPoolConns, descPoolWaits, descPoolWaited, descRecoveries, descRecWaiting, descRecAhead,
 		descWALLag, descWALDecode, descWALAppended, descWALOffered, descWALAhead, descWALElected, descWALReady,
 	} {
 		ch <- d
@@ -128,6 +129,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRecoveries, prometheus.CounterValue, float64(n), result)
 		}
 		ch <- prometheus.MustNewConstMetric(descRecWaiting, prometheus.GaugeValue, float64(r.Waiting))
+		ch <- prometheus.MustNewConstMetric(descRecAhead, prometheus.GaugeValue, float64(r.WaitingAhead))
 	}
 }
 

@@ -187,3 +187,22 @@ func after(s, prefix string) string {
 	}
 	return rest
 }
+
+func TestRecoveryMetrics(t *testing.T) {
+	m := New(Sources{Recovery: func() RecoveryStats {
+		return RecoveryStats{Recovered: 7, NotRecovered: 2, RetryLater: 1, Overloaded: 3, Waiting: 4, WaitingAhead: 5}
+	}})
+	out := gather(t, m, "realtimed_recover")
+	for _, want := range []string{
+		`realtimed_recoveries_total{result="recovered"} 7`,
+		`realtimed_recoveries_total{result="not_recovered"} 2`,
+		`realtimed_recoveries_total{result="retry_later"} 1`,
+		`realtimed_recoveries_total{result="overloaded"} 3`,
+		"realtimed_recovery_queue 4",
+		"realtimed_recovery_waiting_ahead 5",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+}

@@ -13,8 +13,10 @@ import (
 
 // TestOffsetAheadOfTheStreamWaitsWithTheWALSource: with the wal source, the node reading the slot
 // delivers events before their append, so a client may come back with an offset the stream has
-// not reached yet. Its recovery is answered "retry later" (the connection closes, the client
-// retries with the same pid and offset) and succeeds once the stream is there; an offset far
+// not reached yet. The restore waits for the stream,
+// on no connection, and the session resumes the moment the offset is appended, in the same
+// handshake; an offset the stream does not reach within AheadWait is answered "retry later"
+// (the connection closes, the client retries with the same pid and offset); an offset far
 // beyond the stream (over the window) is not recovered.
 func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 	n := startNode(t, map[string]string{"REALTIME_SOURCE": "wal", "REALTIME_WAL_SLOT": "recovery_ahead_test"})
@@ -31,28 +33,45 @@ func TestOffsetAheadOfTheStreamWaitsWithTheWALSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.dropped(t, first)
-
-	ahead := strconv.FormatInt(n.head(t)+3, 10)
-	_, err := siotest.Connect(ctx(t), n.url, siotest.Options{Auth: map[string]string{"token": token(t, "u1"), "pid": first.PID, "offset": ahead}})
-	if !errors.Is(err, siotest.ErrClosed) {
-		t.Fatalf("an offset 3 ahead of the stream: %v, want the connection closed (retry later)", err)
+	resume := func(offset int64) (*siotest.Conn, error) {
+		return siotest.Connect(ctx(t), n.url, siotest.Options{Auth: map[string]string{
+			"token": token(t, "u1"), "pid": first.PID, "offset": strconv.FormatInt(offset, 10)}})
 	}
+
+	// Ahead by 3: the handshake waits until the stream holds them.
+	type outcome struct {
+		c   *siotest.Conn
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		c, err := resume(n.head(t) + 3)
+		done <- outcome{c, err}
+	}()
+	wait.Until(t, "the restore waiting for the stream", func() bool { return n.srv.Recovery().Stats().WaitingAhead == 1 })
 	publish(3)
-	var again *siotest.Conn
-	wait.UntilWithin(t, 10*time.Second, "the session resumed once the stream reached the offset", func() bool {
-		c, err := siotest.Connect(ctx(t), n.url, siotest.Options{Auth: map[string]string{"token": token(t, "u1"), "pid": first.PID, "offset": ahead}})
-		if err != nil {
-			return false
-		}
-		again = c
-		return true
-	})
-	t.Cleanup(func() { again.Close() })
-	if again.PID != first.PID {
-		t.Fatalf("not resumed: pid %q, want %q", again.PID, first.PID)
+	got := <-done
+	if got.err != nil {
+		t.Fatalf("an offset the stream reaches while the restore waits: %v, want the session resumed", got.err)
+	}
+	t.Cleanup(func() { got.c.Close() })
+	if got.c.PID != first.PID {
+		t.Fatalf("not resumed: pid %q, want %q", got.c.PID, first.PID)
+	}
+	n.dropped(t, got.c)
+
+	// Ahead by 3 and nothing published: refused for now after AheadWait (5s).
+	began := time.Now()
+	if _, err := resume(n.head(t) + 3); !errors.Is(err, siotest.ErrClosed) {
+		t.Fatalf("an offset the stream does not reach: %v, want the connection closed (retry later)", err)
+	}
+	if waited := time.Since(began); waited < 4*time.Second {
+		t.Fatalf("refused after %s, want after AheadWait (5s)", waited)
+	}
+	if st := n.srv.Recovery().Stats(); st.WaitingAhead != 0 || st.RetryLater != 1 {
+		t.Fatalf("after the refusal: %+v, want nothing waiting and one retry-later", st)
 	}
 
-	n.dropped(t, again)
 	far := strconv.FormatInt(n.head(t)+1_000_000, 10)
 	c := n.connect(t, "u1", map[string]string{"pid": first.PID, "offset": far})
 	if c.PID == first.PID {

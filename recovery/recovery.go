@@ -15,8 +15,10 @@
 // their number (restore.go), their missed events read in one pass (replay.go), and session
 // writes (connects, room changes, disconnections) stored by one writer, many per statement
 // (writer.go). Queues are bounded: a restore is refused with socketio.ErrRetryLater (the
-// client retries with its backoff) only when the queue is full or the request has waited
-// longer than MaxWait. No step holds a connection while it waits for another.
+// client retries with its backoff) only when the queue is full, the request has waited
+// longer than MaxWait, or its offset is ahead of the stream (the wal source delivers before
+// appending) and the stream has not reached it within AheadWait (ahead.go). No step holds a
+// connection while it waits for another.
 package recovery
 
 import (
@@ -79,11 +81,16 @@ type Config struct {
 	// socketio.ErrRetryLater. Zero means 10s.
 	MaxWait time.Duration
 	// AheadWindow is how far past the stream's last drawn position a client's offset may be
-	// and still be waited for (socketio.ErrRetryLater: the client comes back with the same
-	// offset) instead of not recovered: with the wal source the reading node delivers events
-	// before their append (docs/delivery.md, "Delivering ahead"), so a client may hold an offset
-	// the stream reaches a moment later. Zero: such offsets are not recovered.
+	// and still be waited for instead of not recovered: with the wal source the reading node
+	// delivers events before their append (docs/delivery.md, "Delivering ahead"), so a client
+	// may hold an offset the stream reaches a moment later. Zero: such offsets are not
+	// recovered.
 	AheadWindow int64
+	// AheadWait is how long a restore whose offset is ahead of the stream (within
+	// AheadWindow) waits for it, on no connection, before it is refused with
+	// socketio.ErrRetryLater (the client comes back with its backoff and the same offset).
+	// Zero means 5s.
+	AheadWait time.Duration
 	// Logger receives failures and, at debug level, recoveries. Nil means logrus' standard
 	// logger.
 	Logger logrus.FieldLogger
@@ -96,6 +103,7 @@ type Store struct {
 	restores *queue[*restoreReq]
 	replays  *queue[*replayReq]
 	writes   *queue[*write]
+	ahead    *aheadWaiters
 	stopped  chan struct{}
 	stopOnce sync.Once
 	stats    counters
@@ -136,11 +144,15 @@ func New(cfg Config) (*Store, error) {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 10 * time.Second
 	}
+	if cfg.AheadWait <= 0 {
+		cfg.AheadWait = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
 	return &Store{
-		cfg: cfg, log: cfg.Logger,
+		ahead: newAheadWaiters(),
+		cfg:   cfg, log: cfg.Logger,
 		restores: newQueue[*restoreReq](cfg.QueueLimit, cfg.MaxBatch),
 		replays:  newQueue[*replayReq](cfg.QueueLimit, cfg.MaxBatch),
 		writes:   newQueue[*write](cfg.QueueLimit, cfg.MaxBatch),
@@ -153,10 +165,14 @@ func New(cfg Config) (*Store, error) {
 // for after that are refused with socketio.ErrRetryLater, session writes are dropped.
 func (st *Store) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		st.restores.work(ctx, st.cfg.Workers, st.restoreBatch)
+	}()
+	go func() {
+		defer wg.Done()
+		st.runAhead(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -257,14 +273,15 @@ func (st *Store) Restore(s *socketio.Socket, pid, offset string) (*socketio.Sess
 type Stats struct {
 	Recovered      int64 // sessions restored
 	NotRecovered   int64 // restores that found no session this socket may resume
-	RetryLater     int64 // restores refused because the database could not answer
+	RetryLater     int64 // restores refused because the database could not answer, or the stream did not reach their offset in time
 	Overloaded     int64 // restores and replays refused because the queue was full or they waited too long
 	RestoreBatches int64 // batches of restores that reached the database
 	ReplayBatches  int64
 	Writes         int64 // session writes stored (or failed)
 	WriteBatches   int64
 	WritesDropped  int64 // session writes refused because the queue was full
-	Waiting        int   // restores waiting now
+	Waiting        int   // restores waiting now for a batch
+	WaitingAhead   int   // restores waiting now for the stream to reach their offset
 }
 
 type counters struct {
@@ -280,6 +297,6 @@ func (st *Store) Stats() Stats {
 		Recovered: c.recovered.Load(), NotRecovered: c.notRecovered.Load(), RetryLater: c.retryLater.Load(),
 		Overloaded: c.overloaded.Load(), RestoreBatches: c.restoreBatches.Load(), ReplayBatches: c.replayBatches.Load(),
 		Writes: c.writes.Load(), WriteBatches: c.writeBatches.Load(), WritesDropped: c.writesDropped.Load(),
-		Waiting: st.restores.len(),
+		Waiting: st.restores.len(), WaitingAhead: st.ahead.len(),
 	}
 }

@@ -32,10 +32,12 @@ type restoreReq struct {
 	done   chan restored
 
 	// filled in by the batch
-	ahead bool // the offset is ahead of the stream, within Config.AheadWindow: retry later
-	sess  *session
-	after int64
-	chats []admitted
+	ahead      bool      // the offset is ahead of the stream, within Config.AheadWindow: wait for it
+	aheadSince time.Time // when it started waiting for the stream (ahead.go)
+	triedAt    time.Time // when it was last tried while waiting
+	sess       *session
+	after      int64
+	chats      []admitted
 }
 
 type restored struct {
@@ -101,8 +103,7 @@ func (st *Store) restoreBatch(batch []*restoreReq) {
 		"claim": time.Since(checked).String()}).Debug("recovery: batch restored")
 	for _, r := range reqs {
 		if r.ahead {
-			st.stats.retryLater.Add(1)
-			r.retryLater("offset %d is ahead of the appended stream: delivered ahead of its append", r.after)
+			st.waitAhead(r, time.Now())
 			continue
 		}
 		if !claimed[r.pid] {
@@ -206,7 +207,7 @@ func (st *Store) readSessions(ctx context.Context, conn *pgxpool.Conn, reqs []*r
 		case after > drawn && st.cfg.AheadWindow > 0 && after <= position:
 			// This node delivered through after ahead of the append: the replay waits for it.
 		case after > drawn && after-drawn <= st.cfg.AheadWindow:
-			r.ahead = true
+			r.ahead, r.after = true, after
 			continue
 		case after > drawn:
 			r.log.WithFields(logrus.Fields{"after": after, "head": drawn}).Info("recovery: an offset beyond the stream; not recovered")

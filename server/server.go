@@ -163,7 +163,7 @@ func build(cfg config.Config, log *logrus.Logger, pools *pools) (*Server, error)
 		s.metrics.SetRecovery(func() metrics.RecoveryStats {
 			st := s.recovery.Stats()
 			return metrics.RecoveryStats{Recovered: st.Recovered, NotRecovered: st.NotRecovered,
-				RetryLater: st.RetryLater, Overloaded: st.Overloaded, Waiting: st.Waiting}
+				RetryLater: st.RetryLater, Overloaded: st.Overloaded, Waiting: st.Waiting, WaitingAhead: st.WaitingAhead}
 		})
 	}
 	s.pruner = retention.New(retention.Config{Pool: pool, Retention: cfg.Retention, RecoveryWindow: cfg.RecoveryWindow,

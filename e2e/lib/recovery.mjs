@@ -42,6 +42,12 @@ export function dropConnection(client) {
   client.socket.io.engine?.close();
 }
 
+/**
+ * The advisory lock that orders the stream's positions (cluster.StreamOrderLock): a test that
+ * holds it in a transaction keeps the wal source's reader from appending.
+ */
+export const STREAM_ORDER_LOCK = "8243113893085555045";
+
 /** Publishes one event to users and rooms; resolves with its outbox id. */
 export async function publish(pool, event, users, rooms, payload) {
   const { rows } = await pool.query("SELECT realtime.publish($1, $2::text[], $3::text[], $4::jsonb) AS id", [

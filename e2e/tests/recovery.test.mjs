@@ -5,8 +5,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { addMember, createChat, joinChat, removeMember } from "../lib/chat.mjs";
 import { createFamily, eventually, sleep, startServer, tokenFor } from "../lib/harness.mjs";
+import pg from "pg";
+import { slotReader } from "../lib/load.mjs";
 import { startSwitch } from "../lib/tcpswitch.mjs";
-import { addressedTo, connectRecording, dropConnection, expectExactly, outbox, publish, streamSynced } from "../lib/recovery.mjs";
+import { STREAM_ORDER_LOCK, addressedTo, connectRecording, dropConnection, expectExactly, outbox, publish, streamSynced } from "../lib/recovery.mjs";
 
 let server, family, alice, bob;
 
@@ -174,6 +176,63 @@ test("recovery works on another node of the same database", async () => {
     c.socket.close();
     await proxy.close();
     await second.stop();
+  }
+});
+
+test("wal source: a client whose last event was delivered ahead of its append resumes on another node in the same handshake", async () => {
+  // The node reading the slot hands events to its clients before appending them to the stream
+  // (docs/delivery.md, "Delivering ahead"). Its client's offset can be ahead of the stream when
+  // it reconnects elsewhere: the restore waits for the stream instead of closing the connection.
+  // Both nodes use the wal source whatever REALTIME_E2E_SOURCE says.
+  const env = { REALTIME_SOURCE: "wal" };
+  const first = await startServer({ env });
+  const name = "ahead.other.node";
+  let second, proxy, c, lock;
+  try {
+    await eventually(() => slotReader(first.pool), 20000, "the first node reading the slot");
+    second = await startServer({ env, databaseURL: first.databaseURL });
+    const f = await createFamily(first.pool, ["parent"]);
+    const user = f.members[0].id;
+    proxy = await startSwitch(first.port);
+    c = await connectRecording(proxy.url, tokenFor(user), { reconnection: false, transports: ["websocket"] });
+    const appended = async (n) =>
+      (await first.pool.query("SELECT count(*)::int AS n FROM realtime.events WHERE event = $1", [name])).rows[0].n === n;
+    await publish(first.pool, name, [user], [], { n: 1 }); // arms the reader: it delivers ahead from now on
+    await eventually(() => c.events.length === 1, 5000, "the first event");
+    await eventually(() => appended(1), 5000, "the first event appended");
+
+    // Hold the stream's order lock: the reader delivers the next event and cannot append it.
+    lock = new pg.Client({ connectionString: first.databaseURL });
+    await lock.connect();
+    await lock.query("BEGIN");
+    await lock.query("SELECT pg_advisory_xact_lock($1)", [STREAM_ORDER_LOCK]);
+    await publish(first.pool, name, [user], [], { n: 2 });
+    await eventually(() => c.events.length === 2, 5000, "the second event, delivered ahead");
+    assert.ok(await appended(1), "the second event is not appended while the lock is held");
+
+    proxy.setTarget(second.port);
+    await drop(c);
+    const n = c.connects.length;
+    c.socket.connect();
+    await sleep(300); // the restore waits on the second node while the append cannot happen
+    assert.equal(c.connects.length, n, "not resumed before the stream holds the offset");
+    assert.deepEqual(c.errors, [], "no connect error");
+    const released = Date.now();
+    await lock.query("ROLLBACK");
+    const back = (await eventually(() => c.connects.length > n && c.connects, 10000, "the reconnection"))[n];
+    assert.equal(back.recovered, true, "recovered on the second node");
+    assert.ok(back.at >= released, "resumed once the stream held the offset");
+    await publish(first.pool, name, [user], [], { n: 3 });
+    await eventually(() => appended(3), 5000, "every event appended");
+    const { rows } = await first.pool.query("SELECT pos::text AS pos FROM realtime.events WHERE event = $1 ORDER BY pos", [name]);
+    await expectExactly(c, rows.map((r) => r.pos), { only: named(name) });
+    assert.ok(second.logs.some((l) => l.includes("resuming a session")), "the second node resumed it");
+  } finally {
+    c?.socket.close();
+    await lock?.end();
+    await proxy?.close();
+    await second?.stop();
+    await first.stop();
   }
 });
 
